@@ -1,0 +1,81 @@
+"""The base config: every field of every experiment, documented once.
+
+An experiment file in ``configs/`` calls :func:`base_config` and overrides a
+few fields; :func:`validate` checks the result before any compute is spent and
+raises :class:`ConfigError` naming the field, the cause and the fix.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A user mistake in the config: the message names the field and the fix."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.seed = 0  # The one base key; inside the step key = fold_in(key(seed), step).
+
+    # ---- data -------------------------------------------------------------
+    c.data = d = ml_collections.ConfigDict()
+    d.name = "mnist"  # A key of jaxgan.data.DATASETS.
+    d.data_dir = ""  # Where sources look for / cache files; "" = the source's default.
+    d.image_size = 32  # Images are resized/padded to image_size x image_size.
+    d.channels = 1  # 1 (grayscale) or 3 (RGB); sources convert.
+    d.random_flip = False  # Random horizontal flips (never for digits).
+    d.split = "train"
+    d.num_classes = 0  # > 0: labels are fed to conditional models.
+    d.prefetch = 2  # Batches placed on the devices ahead of the step.
+
+    # ---- models -----------------------------------------------------------
+    c.model = m = ml_collections.ConfigDict()
+    m.arch = "dcgan"  # A key of jaxgan.models.ARCHS.
+    m.z_dim = 128
+    m.g_width = 64  # Channel width multiplier of the generator.
+    m.d_width = 64  # Channel width multiplier of the critic.
+    m.critic_map = 1  # The critic scores an n x n map (n in {1, 4, 8}); 1 = one score.
+    m.spectral_norm = False  # Spectral normalization in the critic (always on for 'resnet').
+    m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (see models/layers.py).
+
+    # ---- adversarial loss -------------------------------------------------
+    c.loss = l = ml_collections.ConfigDict()
+    l.name = "hinge"  # A key of jaxgan.losses.LOSSES.
+    l.lga = "none"  # Generator-side Local Gradient Amplifier: none | lga | zero | sign_preserving.
+    l.real_label = 1.0  # < 1: one-sided label smoothing (minimax / non-saturating only).
+
+    # ---- regularizers (a weight of 0 turns one off) -----------------------
+    c.reg = r = ml_collections.ConfigDict()
+    r.gp_weight = 0.0  # WGAN-GP lambda.
+    r.gp_target = 1.0  # The gradient norm the penalty pulls towards.
+    r.dragan_weight = 0.0
+    r.r1_weight = 0.0  # R1 (real data) penalty gamma; the loss adds gamma/2 * ||grad||^2.
+    r.clip_value = 0.0  # WGAN weight clipping to [-c, c] after each critic update.
+
+    # ---- optimizers -------------------------------------------------------
+    c.optim = o = ml_collections.ConfigDict()
+    o.g_lr = 1e-4
+    o.d_lr = 1e-4
+    o.b1 = 0.0  # Adam(beta1=0, beta2=0.9) as in WGAN-GP and the LGA paper.
+    o.b2 = 0.9
+    o.n_critic = 1  # Critic updates per generator update.
+
+    # ---- training loop ----------------------------------------------------
+    c.train = t = ml_collections.ConfigDict()
+    t.num_steps = 10_000  # Generator updates.
+    t.batch_size = 64  # Global batch, split over every device of every host.
+    t.log_every = 100
+    t.checkpoint_every = 1000
+    t.sample_every = 1000
+    t.keep_checkpoints = 3
+    t.ema_decay = 0.999  # EMA of the generator's params; 0 keeps none.
+    t.num_sample_images = 64  # Images in each PNG grid (a fixed latent).
+
+    # ---- evaluation during training ---------------------------------------
+    c.eval = e = ml_collections.ConfigDict()
+    e.every = 0  # Steps between evaluations; 0 = never during training.
+    e.metric = "fid"  # fid (Inception) | classifier_fid (small-data classifier).
+    e.num_samples = 10_000
+    e.reference = ""  # An .npz of reference statistics; "" = computed from the data source.
+    return c
