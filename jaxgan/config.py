@@ -79,3 +79,49 @@ def base_config() -> ml_collections.ConfigDict:
     e.num_samples = 10_000
     e.reference = ""  # An .npz of reference statistics; "" = computed from the data source.
     return c
+
+
+def _positive(config, dotted: str, *, allow_zero: bool = False) -> None:
+    section, name = dotted.split(".")
+    value = config[section][name]
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{dotted}={value!r} must be {bound}; set --config.{dotted}=<value>.")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks a config before any compute; raises ConfigError naming the field and the fix.
+
+    Registry lookups (loss, architecture, dataset) raise their own errors, which
+    name the valid choices.
+    """
+    from jaxgan import losses, models  # Lazy: the config module stays import-light.
+    from jaxgan import data
+
+    for dotted in ("train.num_steps", "train.batch_size", "train.log_every",
+                   "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints",
+                   "optim.g_lr", "optim.d_lr", "optim.n_critic", "model.z_dim"):
+        _positive(config, dotted)
+    for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight", "reg.clip_value",
+                   "eval.every"):
+        _positive(config, dotted, allow_zero=True)
+    if not 0.0 <= config.train.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay={config.train.ema_decay} must be in [0, 1); "
+                          "0 keeps no EMA of the generator.")
+    if not 0.0 < config.loss.real_label <= 1.0:
+        raise ConfigError(f"loss.real_label={config.loss.real_label} must be in (0, 1].")
+    if config.loss.real_label != 1.0 and config.loss.name not in ("minimax", "nonsaturating"):
+        raise ConfigError(f"loss.real_label < 1 (one-sided label smoothing) applies to the "
+                          f"minimax / nonsaturating losses, not {config.loss.name!r}.")
+    losses.get_loss(config.loss.name)
+    if config.loss.lga != "none" and config.loss.lga not in losses.LGA_MODES:
+        raise ConfigError(f"loss.lga={config.loss.lga!r} is not one of "
+                          f"{('none', *losses.LGA_MODES)}.")
+    if config.data.name not in data.DATASETS:
+        raise ConfigError(f"data.name={config.data.name!r} is not a known dataset; choose one "
+                          f"of {sorted(data.DATASETS)}.")
+    if config.data.channels not in (1, 3):
+        raise ConfigError(f"data.channels={config.data.channels} must be 1 or 3.")
+    models.check_config(config.model, config.data)
+    if config.eval.every and config.eval.metric not in ("fid", "classifier_fid"):
+        raise ConfigError(f"eval.metric={config.eval.metric!r} must be 'fid' or 'classifier_fid'.")

@@ -60,3 +60,40 @@ def host_to_global(mesh: Mesh, host_tree: Any) -> Any:
 def replicate(mesh: Mesh, tree: Any) -> Any:
     """Places a pytree, identical on every host, replicated over the mesh."""
     return jax.device_put(tree, replicated(mesh))
+
+
+def initialize_distributed() -> bool:
+    """Starts ``jax.distributed`` when the launch environment asks for a multi-process run.
+
+    Three cases, checked in order; returns whether it initialised:
+      * ``JAXGAN_COORDINATOR_ADDRESS``, ``JAXGAN_NUM_PROCESSES`` and ``JAXGAN_PROCESS_ID`` set
+        explicitly (any cluster, and the 2-process CPU run of ``launch/local_multiprocess.sh``);
+      * a SLURM job step with more than one task (``SLURM_NTASKS`` > 1): JAX reads SLURM's
+        variables itself;
+      * a multi-host Cloud TPU slice (``TPU_WORKER_HOSTNAMES`` lists several hosts): JAX reads
+        the TPU metadata itself.
+    A single-process run does nothing. Calling it twice is harmless.
+    """
+    import os
+
+    if jax.distributed.is_initialized():
+        return True
+    env = os.environ
+    if env.get("JAXGAN_COORDINATOR_ADDRESS"):
+        try:
+            num = int(env["JAXGAN_NUM_PROCESSES"])
+            pid = int(env["JAXGAN_PROCESS_ID"])
+        except (KeyError, ValueError):
+            raise ValueError(
+                "JAXGAN_COORDINATOR_ADDRESS is set, so JAXGAN_NUM_PROCESSES and JAXGAN_PROCESS_ID "
+                "must be set to integers too (e.g. 2 and 0..1).") from None
+        jax.distributed.initialize(coordinator_address=env["JAXGAN_COORDINATOR_ADDRESS"],
+                                   num_processes=num, process_id=pid)
+        return True
+    if int(env.get("SLURM_NTASKS", "1")) > 1:
+        jax.distributed.initialize()
+        return True
+    if len([h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1:
+        jax.distributed.initialize()
+        return True
+    return False

@@ -1,0 +1,143 @@
+"""Checkpoints: Orbax around GANState, plus the run's metadata.
+
+Layout under the workdir::
+
+    config.json              the config the run started with (checked on resume)
+    checkpoints/<step>/      the last ``keep`` checkpoints: state + meta.json
+    best/<step>/             the checkpoint with the best evaluation metric so far
+
+Orbax writes each checkpoint into a temporary directory and renames it when it
+is complete, so a process killed mid-write leaves the previous checkpoints
+intact and the half-written one is ignored on restart. Restores go against an
+abstract target tree: without one, optax's named tuples come back as lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from jaxgan.state import GANState
+
+# Fields that change the shapes or meaning of the saved parameters: resuming a
+# workdir whose config differs in one of these cannot work.
+STRUCTURAL_FIELDS = (
+    "model.arch", "model.z_dim", "model.g_width", "model.d_width", "model.critic_map",
+    "model.spectral_norm", "data.image_size", "data.channels", "data.num_classes",
+)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint or workdir that cannot be used; the message says what to do."""
+
+
+def _get(config, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        node = node[part] if part in node else None
+        if node is None:
+            return None
+    return node
+
+
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Raises if ``workdir`` holds a run whose config is structurally different.
+
+    Writes ``config.json`` for a new run. Both happen before any compute.
+    """
+    path = os.path.join(workdir, "config.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            try:
+                saved = ml_collections.ConfigDict(json.load(f))
+            except json.JSONDecodeError as e:
+                raise CheckpointError(
+                    f"{path} is not valid JSON ({e}); the workdir is damaged. Restore the file or "
+                    "start a new run with another --workdir.") from None
+        diffs = [f"{k}: {_get(saved, k)!r} in the workdir, {_get(config, k)!r} now"
+                 for k in STRUCTURAL_FIELDS if _get(saved, k) != _get(config, k)]
+        if diffs:
+            raise CheckpointError(
+                f"The workdir {workdir} holds a run with an incompatible config ("
+                + "; ".join(diffs) + "). Resume it with its own config, or pass a new --workdir.")
+        return
+    if jax.process_index() == 0:
+        with open(path, "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
+
+
+def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+    path = os.path.join(workdir, "config.json")
+    if not os.path.exists(path):
+        raise CheckpointError(
+            f"{workdir} is not a jaxgan workdir (no config.json). Pass the --workdir of a training run.")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+class Checkpointer:
+    """Saves and restores GANState with the run's metadata (data position, best metric)."""
+
+    def __init__(self, workdir: str, *, keep: int = 3):
+        self.workdir = os.path.abspath(workdir)
+        self._latest = ocp.CheckpointManager(
+            os.path.join(self.workdir, "checkpoints"),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            item_names=("state", "meta"))
+        self._best = ocp.CheckpointManager(
+            os.path.join(self.workdir, "best"),
+            options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+            item_names=("state", "meta"))
+
+    def latest_step(self) -> int | None:
+        return self._latest.latest_step()
+
+    def save(self, step: int, state: GANState, meta: dict[str, Any], *, best: bool = False) -> None:
+        """Saves ``state`` at ``step`` (and as the best one if ``best``); blocks until written."""
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  meta=ocp.args.JsonSave(meta))
+        self._latest.save(step, args=args, force=True)
+        if best:
+            self._best.save(step, args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+        self.wait()
+
+    def wait(self) -> None:
+        self._latest.wait_until_finished()
+        self._best.wait_until_finished()
+
+    def restore(self, abstract_state: GANState, step: int | None = None,
+                *, best: bool = False) -> tuple[GANState, dict[str, Any]]:
+        """Restores the latest (or given, or best) checkpoint onto ``abstract_state``'s shardings."""
+        manager = self._best if best else self._latest
+        step = manager.latest_step() if step is None else step
+        if step is None:
+            where = "best/" if best else "checkpoints/"
+            raise CheckpointError(f"No checkpoint in {os.path.join(self.workdir, where)}. "
+                                  "Train first, or pass the --workdir of a run that saved one.")
+        try:
+            restored = manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+        except Exception as e:  # Orbax raises many types for damaged files.
+            step_dir = os.path.join(manager.directory, str(step))
+            raise CheckpointError(
+                f"The checkpoint {step_dir} cannot be read ({type(e).__name__}: "
+                f"{str(e).splitlines()[0] if str(e) else ''}). It is damaged or was written by an "
+                f"incompatible config. Move that directory aside to resume from the previous "
+                f"checkpoint, or start a new run with another --workdir.") from e
+        return restored["state"], dict(restored["meta"] or {})
+
+    def close(self) -> None:
+        self.wait()
+        self._latest.close()
+        self._best.close()
+
+
+def abstract_like(state: GANState) -> GANState:
+    """The restore target: shapes, dtypes and shardings of ``state``, no data."""
+    return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
