@@ -1,0 +1,155 @@
+"""The data-parallel train step: device-count independence and exact gradients.
+
+Small inline modules keep these tests about the step itself: a generator with
+batch norm (whose statistics must span the global batch) and a critic with
+spectral norm (whose vectors move once per critic update) and an n x n map.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import flax.linen as nn
+import pytest
+
+from jaxgan import losses, parallel
+from jaxgan.config import base_config
+from jaxgan.state import init_state
+from jaxgan.train_step import make_train_step
+
+IMG = (8, 8, 1)
+
+
+class TinyGenerator(nn.Module):
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, z, labels=None, *, train):
+        h = nn.Dense(16)(z)
+        h = nn.BatchNorm(use_running_average=not train, axis_name=self.bn_axis_name)(h)
+        h = nn.relu(h)
+        return jnp.tanh(nn.Dense(int(np.prod(IMG)))(h)).reshape((-1, *IMG))
+
+
+class TinyCritic(nn.Module):
+    critic_map: int = 2
+
+    @nn.compact
+    def __call__(self, x, labels=None, *, train):
+        h = nn.SpectralNorm(nn.Conv(4, (3, 3), strides=(2, 2)))(x, update_stats=train)
+        h = nn.leaky_relu(h, 0.2)
+        if self.critic_map == 2:
+            h = nn.avg_pool(h, (2, 2), (2, 2))  # 4x4 -> 2x2 map.
+        return nn.Conv(1, (1, 1))(h)[..., 0]
+
+
+def _config(**overrides):
+    c = base_config()
+    c.model.z_dim = 5
+    c.data.num_classes = 0
+    c.loss.name = "hinge"
+    c.loss.lga = "lga"
+    c.reg.gp_weight = 1.0
+    c.optim.n_critic = 2
+    c.train.ema_decay = 0.9
+    for k, v in overrides.items():
+        section, name = k.split("__")
+        c[section][name] = v
+    return c
+
+
+def _setup(config, mesh, g_tx=None, d_tx=None):
+    gen, crit = TinyGenerator(), TinyCritic()
+    g_tx = g_tx or optax.adam(1e-2, b1=0.0, b2=0.9)
+    d_tx = d_tx or optax.adam(1e-2, b1=0.0, b2=0.9)
+    state = init_state(jax.random.key(1), gen, crit, g_tx, d_tx, z_dim=config.model.z_dim,
+                       image_shape=IMG)
+    state = parallel.replicate(mesh, state)
+    step = make_train_step(config, gen, crit, g_tx, d_tx, mesh)
+    return state, step
+
+
+def _batches(mesh, n_critic, global_batch, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_critic):
+        host = {"image": rng.uniform(-1, 1, (global_batch, *IMG)).astype(np.float32),
+                "label": np.zeros((global_batch,), np.int32)}
+        out.append(parallel.host_to_global(mesh, host))
+    return tuple(out)
+
+
+def _run(config, devices, steps=2):
+    mesh = parallel.make_mesh(devices)
+    state, step = _setup(config, mesh)
+    metrics = None
+    for s in range(steps):
+        state, metrics = step(state, _batches(mesh, config.optim.n_critic, 8, seed=s))
+    return jax.device_get(state), jax.device_get(metrics)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},  # hinge + LGA + GP, batch norm G, spectral norm D, two critic updates.
+    {"loss__name": "wasserstein", "loss__lga": "none", "reg__gp_weight": 10.0},
+    {"loss__name": "nonsaturating", "loss__lga": "none", "reg__gp_weight": 0.0,
+     "reg__r1_weight": 1.0},
+])
+def test_four_devices_equal_one_device(overrides):
+    assert jax.device_count() >= 4, "conftest.py should give 4 fake CPU devices"
+    config = _config(**overrides)
+    one_state, one_metrics = _run(config, jax.devices()[:1])
+    four_state, four_metrics = _run(config, jax.devices()[:4])
+    assert int(one_state.step) == int(four_state.step) == 2
+    for a, b in zip(jax.tree.leaves(one_state), jax.tree.leaves(four_state)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
+    for k in one_metrics:
+        np.testing.assert_allclose(one_metrics[k], four_metrics[k], rtol=2e-5, atol=2e-6)
+
+
+def test_critic_gradient_is_the_global_batch_mean():
+    """With SGD(lr=1) the critic's update is minus the gradient of the global-batch mean loss."""
+    config = _config(loss__lga="none", reg__gp_weight=0.0, optim__n_critic=1)
+    mesh = parallel.make_mesh(jax.devices()[:4])
+    sgd = optax.sgd(1.0)
+    state0, step = _setup(config, mesh, g_tx=optax.sgd(0.0), d_tx=sgd)
+    host = jax.device_get(state0)
+    batches = _batches(mesh, 1, 8)
+    new_state, _ = step(jax.tree.map(jnp.copy, state0), batches)
+
+    # Independent computation: the same draws, no shard_map, plain jax.grad.
+    gen, crit = TinyGenerator(), TinyCritic()
+    key = jax.random.fold_in(jax.random.key(config.seed), 0)
+    critic_key, _ = jax.random.split(key)
+    z_key, _ = jax.random.split(jax.random.fold_in(critic_key, 0))
+    z = jax.random.normal(jax.random.split(z_key)[0], (8, config.model.z_dim))
+    fake, _ = gen.apply({"params": host.g_params, **host.g_vars}, z, None, train=True,
+                        mutable=["batch_stats"])
+    real = jnp.asarray(jax.device_get(batches[0]["image"]))
+
+    def loss(d_params):
+        scores, _ = crit.apply({"params": d_params, **host.d_vars}, jnp.concatenate([real, fake]),
+                               None, train=True, mutable=["batch_stats"])
+        return losses.hinge_d(scores[:8], scores[8:]).mean()
+
+    grads = jax.grad(loss)(host.d_params)
+    expected = jax.tree.map(lambda p, g: p - g, host.d_params, grads)
+    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(jax.device_get(new_state.d_params))):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_spectral_norm_vectors_move_once_per_critic_update():
+    config = _config(loss__lga="none", reg__gp_weight=1.0, optim__n_critic=1)
+    mesh = parallel.make_mesh(jax.devices()[:1])
+    state, step = _setup(config, mesh)
+    u_before = np.asarray(jax.tree.leaves(state.d_vars)[-1]).copy()
+    new_state, _ = step(state, _batches(mesh, 1, 8))
+    u_after = np.asarray(jax.tree.leaves(new_state.d_vars)[-1])
+    assert not np.allclose(u_before, u_after)
+
+
+def test_state_is_donated_and_step_is_reproducible():
+    config = _config()
+    a, _ = _run(config, jax.devices()[:2], steps=1)
+    b, _ = _run(config, jax.devices()[:2], steps=1)
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
