@@ -1,0 +1,100 @@
+"""Generator and critic architectures: the ``ARCHS`` registry and :func:`build_models`.
+
+Every arch module exports ``Generator``, ``Critic``, ``TINY`` (small
+constructor kwargs for tests: ``TINY['generator']``, ``TINY['critic']``),
+``SUPPORTED_IMAGE_SIZES`` and ``SUPPORTED_CRITIC_MAPS`` (image size -> the
+critic map sizes n it can make). Generators map ``(z [B, z_dim], labels, *,
+train)`` to images ``[B, H, W, C]`` in [-1, 1]; critics map ``(x, labels, *,
+train, return_features=False)`` to scores ``[B, n, n]`` (higher = more real).
+"""
+
+from __future__ import annotations
+
+from jaxgan.models import dcgan, resnet
+from jaxgan.models.errors import ModelConfigError
+
+ARCHS = {"dcgan": dcgan, "resnet": resnet}
+
+__all__ = ["ARCHS", "ModelConfigError", "UnknownArchError", "build_models", "check_config", "get_arch"]
+
+
+class UnknownArchError(ModelConfigError):
+    """``model.arch`` names no architecture in :data:`ARCHS`."""
+
+
+def get_arch(name: str):
+    """The arch module registered as ``name``.
+
+    Raises:
+      UnknownArchError: naming the valid choices.
+
+    Example:
+      >>> get_arch("dcgan").SUPPORTED_IMAGE_SIZES
+      (32, 64)
+    """
+    try:
+        return ARCHS[name]
+    except (KeyError, TypeError):
+        raise UnknownArchError(
+            f"unknown model.arch {name!r}; valid choices: {', '.join(sorted(ARCHS))}") from None
+
+
+def _positive_int(value, field: str, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ModelConfigError(f"{field} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_config(model_cfg, data_cfg) -> None:
+    """Raise :class:`ModelConfigError` (cause and fix) unless the models can be built; no compute.
+
+    Args:
+      model_cfg: ``config.model`` (``arch, z_dim, g_width, d_width, critic_map,
+        spectral_norm, fast_cpu_layers``).
+      data_cfg: ``config.data`` (``image_size, channels, num_classes``).
+
+    Example:
+      >>> import ml_collections
+      >>> m = ml_collections.ConfigDict(dict(arch="dcgan", z_dim=8, g_width=4, d_width=4,
+      ...                                    critic_map=2, spectral_norm=False, fast_cpu_layers=True))
+      >>> d = ml_collections.ConfigDict(dict(image_size=32, channels=1, num_classes=0))
+      >>> check_config(m, d)
+      Traceback (most recent call last):
+      ...
+      jaxgan.models.errors.ModelConfigError: dcgan at image size 32 makes critic maps (1, 4, 8), not 2: ...
+    """
+    arch = get_arch(model_cfg.arch)
+    _positive_int(model_cfg.z_dim, "model.z_dim")
+    _positive_int(model_cfg.g_width, "model.g_width")
+    _positive_int(model_cfg.d_width, "model.d_width")
+    _positive_int(model_cfg.critic_map, "model.critic_map")
+    _positive_int(data_cfg.image_size, "data.image_size")
+    _positive_int(data_cfg.channels, "data.channels")
+    _positive_int(data_cfg.num_classes, "data.num_classes", minimum=0)
+    arch.check(data_cfg.image_size, model_cfg.critic_map)
+
+
+def build_models(model_cfg, data_cfg):
+    """The ``(generator, critic)`` Flax modules a config asks for, after :func:`check_config`.
+
+    Example:
+      >>> import ml_collections
+      >>> m = ml_collections.ConfigDict(dict(arch="resnet", z_dim=8, g_width=2, d_width=2,
+      ...                                    critic_map=4, spectral_norm=True, fast_cpu_layers=True))
+      >>> d = ml_collections.ConfigDict(dict(image_size=32, channels=3, num_classes=10))
+      >>> g, c = build_models(m, d)
+      >>> type(g).__module__, c.critic_map, c.num_classes
+      ('jaxgan.models.resnet', 4, 10)
+    """
+    check_config(model_cfg, data_cfg)
+    arch = ARCHS[model_cfg.arch]
+    generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
+                               width=model_cfg.g_width, z_dim=model_cfg.z_dim,
+                               num_classes=data_cfg.num_classes,
+                               fast_cpu_layers=bool(model_cfg.fast_cpu_layers))
+    critic = arch.Critic(image_size=data_cfg.image_size, channels=data_cfg.channels,
+                         width=model_cfg.d_width, critic_map=model_cfg.critic_map,
+                         num_classes=data_cfg.num_classes,
+                         # The SNGAN discriminator is always spectrally normalized.
+                         spectral_norm=True if arch is resnet else bool(model_cfg.spectral_norm),
+                         fast_cpu_layers=bool(model_cfg.fast_cpu_layers))
+    return generator, critic

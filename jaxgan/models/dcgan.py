@@ -1,0 +1,182 @@
+"""DCGAN generator and critic (Radford et al. 2016), with the LGA paper's n x n critic map.
+
+Reference: Radford, Metz, Chintala, "Unsupervised Representation Learning with
+Deep Convolutional Generative Adversarial Networks", ICLR 2016; the critic
+without batch norm as in Gulrajani et al., "Improved Training of Wasserstein
+GANs", NeurIPS 2017; the n x n critic map of "Spatially decomposed hinge
+adversarial loss by Local Gradient Amplifier" (LGA).
+
+Layers (w = ``width``; every up/down layer is 4x4 with stride 2 and PyTorch's
+padding 1; ``C`` = image channels; ``N(0, 0.02)`` weight init throughout):
+
+Generator, image size 32 (MNIST is padded 28 -> 32)::
+
+    z -> Dense 4*4*4w (no bias) -> reshape 4x4x4w -> BN, ReLU
+      -> ConvT 2w  8x8   -> BN, ReLU
+      -> ConvT  w 16x16  -> BN, ReLU
+      -> ConvT  C 32x32  -> tanh
+
+Generator, image size 64: Dense 4*4*8w, then ConvT 4w (8x8), 2w (16x16),
+w (32x32), each followed by BN, ReLU, and ConvT C (64x64) -> tanh.
+With ``num_classes > 0`` every BN is conditional (per-class scale and offset).
+
+Critic, down-sampling until the map is ``max(n, 4)`` x ``max(n, 4)``, LeakyReLU(0.2)
+after each conv, no normalization (``norm='layer'`` adds a per-example layer
+norm after every down conv but the first)::
+
+    size 32, n = 1: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4 -> Conv 1 4x4 VALID -> [B, 1, 1]
+    size 32, n = 4: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4 -> Conv 1 1x1       -> [B, 4, 4]
+    size 32, n = 8: Conv w 16x16, Conv 2w 8x8             -> Conv 1 1x1       -> [B, 8, 8]
+    size 64, n = 1: Conv w 32, 2w 16, 4w 8, 8w 4x4        -> Conv 1 4x4 VALID -> [B, 1, 1]
+    size 64, n = 4: Conv w 32, 2w 16, 4w 8, 8w 4x4        -> Conv 1 1x1       -> [B, 4, 4]
+    size 64, n = 8: Conv w 32, 2w 16, 4w 8x8              -> Conv 1 1x1       -> [B, 8, 8]
+
+For n = 1 the scoring layer is the 4x4 valid convolution with one filter, i.e.
+a dense layer on the flattened 4x4 map (the WGAN-GP critic's last linear
+layer); for n > 1 it is the 1x1 convolution with one filter. The features
+(``return_features``) are the flattened map the scoring layer reads.
+
+Conditional critic (``num_classes > 0``): projection (Miyato & Koyama 2018),
+adding ``<embed(y), h>`` to the score, with ``h`` the flattened 4x4 map for n = 1
+and each location's feature vector for n > 1 (spectrally normalized with the
+rest when ``spectral_norm``).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.models.errors import ModelConfigError
+from jaxgan.models.layers import (ConditionalBatchNorm, check_labels, conv, conv_transpose_4x4,
+                                  maybe_sn, projection)
+
+SUPPORTED_IMAGE_SIZES = (32, 64)
+# Critic maps each image size supports: the map is reached by halving the image.
+SUPPORTED_CRITIC_MAPS = {32: (1, 4, 8), 64: (1, 4, 8)}
+TINY = {"generator": {"width": 4, "z_dim": 8}, "critic": {"width": 4}}
+
+_INIT = nn.initializers.normal(0.02)
+
+
+def check(image_size: int, critic_map: int = 1) -> None:
+    """Raise :class:`ModelConfigError` unless DCGAN can take this image size and critic map."""
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise ModelConfigError(
+            f"dcgan takes image sizes {SUPPORTED_IMAGE_SIZES}, not {image_size}: set "
+            "data.image_size to one of them (the data pipeline pads or resizes), or use arch 'resnet' "
+            "for 48")
+    if critic_map not in SUPPORTED_CRITIC_MAPS[image_size]:
+        raise ModelConfigError(
+            f"dcgan at image size {image_size} makes critic maps {SUPPORTED_CRITIC_MAPS[image_size]}, "
+            f"not {critic_map}: set model.critic_map to one of them")
+
+
+def generator_channels(image_size: int, width: int) -> list[int]:
+    """Channels of the 4x4 projection and of each up-sampling layer but the last."""
+    n_up = {32: 3, 64: 4}[image_size]
+    return [width * 2 ** (n_up - 1 - i) for i in range(n_up)]
+
+
+def critic_channels(image_size: int, width: int, critic_map: int) -> list[int]:
+    """Channels of each 4x4 stride-2 conv, down to a ``max(n, 4)`` square map."""
+    n_down = (image_size // max(critic_map, 4)).bit_length() - 1
+    return [width * 2 ** i for i in range(n_down)]
+
+
+class Generator(nn.Module):
+    """DCGAN generator: ``z [B, z_dim]`` (and labels) -> images ``[B, S, S, C]`` in [-1, 1].
+
+    Example:
+      >>> g = Generator(image_size=32, channels=1, width=4, z_dim=8)
+      >>> x, v = g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)), train=False)
+      >>> x.shape, sorted(v)
+      ((2, 32, 32, 1), ['batch_stats', 'params'])
+    """
+
+    image_size: int
+    channels: int
+    width: int
+    z_dim: int
+    num_classes: int = 0
+    fast_cpu_layers: bool = False
+    bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
+
+    @nn.compact
+    def __call__(self, z, labels=None, *, train: bool):
+        check(self.image_size)
+        if z.ndim != 2 or z.shape[-1] != self.z_dim:
+            raise ModelConfigError(f"the generator takes z of shape [B, {self.z_dim}], got {z.shape}")
+        check_labels(labels, self.num_classes, z.shape[0])
+
+        def bn_relu(h, name):
+            bn = ConditionalBatchNorm(self.num_classes, axis_name=self.bn_axis_name, name=name)
+            return nn.relu(bn(h, labels, train=train))
+
+        chans = generator_channels(self.image_size, self.width)
+        h = nn.Dense(16 * chans[0], use_bias=False, kernel_init=_INIT, name="project")(z)
+        h = bn_relu(h.reshape(z.shape[0], 4, 4, chans[0]), "bn0")
+        for i, c in enumerate(chans[1:], start=1):
+            h = conv_transpose_4x4(c, fast=self.fast_cpu_layers, use_bias=False, kernel_init=_INIT,
+                                   name=f"up{i}")(h)
+            h = bn_relu(h, f"bn{i}")
+        h = conv_transpose_4x4(self.channels, fast=self.fast_cpu_layers, kernel_init=_INIT,
+                               name=f"up{len(chans)}")(h)
+        return jnp.tanh(h.astype(jnp.float32))
+
+
+class Critic(nn.Module):
+    """DCGAN critic: images ``[B, S, S, C]`` -> scores ``[B, n, n]`` (higher = more real).
+
+    No batch norm: every example is scored on its own, as gradient penalties
+    need. ``spectral_norm`` normalizes every conv (and the class embedding).
+
+    Example:
+      >>> d = Critic(image_size=32, channels=1, width=4, critic_map=4)
+      >>> s, v = d.init_with_output(jax.random.key(0), jnp.zeros((2, 32, 32, 1)), train=False)
+      >>> s.shape
+      (2, 4, 4)
+    """
+
+    image_size: int
+    channels: int
+    width: int
+    critic_map: int = 1
+    num_classes: int = 0
+    spectral_norm: bool = False
+    fast_cpu_layers: bool = False
+    norm: str = "none"  # 'none' or 'layer' (per-example layer norm over H, W, C).
+
+    @nn.compact
+    def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
+        check(self.image_size, self.critic_map)
+        if self.norm not in ("none", "layer"):
+            raise ModelConfigError(f"dcgan critic norm must be 'none' or 'layer', not {self.norm!r}")
+        want = (self.image_size, self.image_size, self.channels)
+        if x.ndim != 4 or x.shape[1:] != want:
+            raise ModelConfigError(
+                f"this critic takes images [B, {want[0]}, {want[1]}, {want[2]}], got {x.shape}; "
+                "make data.image_size / data.channels match the model")
+        check_labels(labels, self.num_classes, x.shape[0])
+        fast, sn = self.fast_cpu_layers, self.spectral_norm
+        h = x
+        for i, c in enumerate(critic_channels(self.image_size, self.width, self.critic_map)):
+            layer = conv(c, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=_INIT, fast=fast,
+                         name=f"down{i}")
+            h = maybe_sn(layer, h, enabled=sn, train=train)
+            if self.norm == "layer" and i > 0:
+                h = nn.LayerNorm(reduction_axes=(1, 2, 3), name=f"ln{i}")(h)
+            h = nn.leaky_relu(h, 0.2)
+        features = h.reshape(h.shape[0], -1)
+        if self.critic_map == 1:
+            head = conv(1, (4, 4), padding="VALID", kernel_init=_INIT, fast=fast, name="score")
+        else:
+            head = conv(1, (1, 1), kernel_init=_INIT, fast=fast, name="score")
+        scores = maybe_sn(head, h, enabled=sn, train=train)[..., 0]
+        if self.num_classes:
+            read = features if self.critic_map == 1 else h
+            scores = scores + projection(read, labels, num_classes=self.num_classes, spectral_norm=sn,
+                                         train=train).reshape(scores.shape)
+        scores = scores.astype(jnp.float32)
+        return (scores, features) if return_features else scores
