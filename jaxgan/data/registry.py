@@ -1,0 +1,102 @@
+"""DATASETS: every data set by name, and load_dataset(config.data).
+
+Each entry is a plain function ``(data_cfg) -> ArraySource``. Optional
+``data_cfg`` fields a source reads (with ``.get``, so the base config need not
+list them): ``resize_filter`` (every resizing source; default bicubic),
+``fit`` (mnist/fashion_mnist: 'pad' or 'resize'), ``crop_size``,
+``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from jaxgan.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
+from jaxgan.data.lfw import load_lfw_faces
+from jaxgan.data.mnist import load_fashion_mnist, load_mnist
+from jaxgan.data.source import ArraySource, UnknownDatasetError, cfg_get
+from jaxgan.data.tfds_source import load_tfds
+
+# CelebA as in DCGAN and most GAN papers since: the aligned 178x218 frames,
+# a centered 108x108 crop, resized to 64x64.
+CELEBA_CROP = 108
+
+
+def _has_images(root: str) -> bool:
+    """True when ``root`` holds image files at its top or one folder down (a plain export)."""
+    if not root or not os.path.isdir(root):
+        return False
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_file() and entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                return True
+            if entry.is_dir():
+                with os.scandir(entry.path) as inner:
+                    if any(e.is_file() and e.name.lower().endswith(IMAGE_EXTENSIONS)
+                           for e in inner):
+                        return True
+    return False
+
+
+def load_cifar10(cfg: Any) -> ArraySource:
+    """CIFAR-10 (50k/10k, 32x32, 10 classes) from TFDS ``cifar10``."""
+    return load_tfds(cfg, name="cifar10")
+
+
+def load_stl10(cfg: Any) -> ArraySource:
+    """STL-10 from TFDS ``stl10``; GAN papers train on split 'unlabelled' (100k) at 48x48."""
+    return load_tfds(cfg, name="stl10")
+
+
+def load_celeb_a(cfg: Any) -> ArraySource:
+    """CelebA, 108 center crop: a folder of ``img_align_celeba`` JPEGs, else TFDS ``celeb_a``."""
+    if _has_images(os.path.expanduser(cfg_get(cfg, "data_dir", "") or "")):
+        return load_image_folder(cfg, default_crop=CELEBA_CROP, name="celeb_a")
+    return load_tfds(cfg, name="celeb_a", default_crop=CELEBA_CROP, label_key=None)
+
+
+def load_lsun_bedroom(cfg: Any) -> ArraySource:
+    """LSUN bedroom, largest centered square: a folder of exported images, else TFDS ``lsun/bedroom``."""
+    if _has_images(os.path.expanduser(cfg_get(cfg, "data_dir", "") or "")):
+        return load_image_folder(cfg, name="lsun_bedroom")
+    return load_tfds(cfg, name="lsun/bedroom", label_key=None)
+
+
+DATASETS: dict[str, Callable[[Any], ArraySource]] = {
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "lfw_faces": load_lfw_faces,
+    "image_folder": load_image_folder,
+    "tfds": load_tfds,
+    "cifar10": load_cifar10,
+    "stl10": load_stl10,
+    "celeb_a": load_celeb_a,
+    "lsun_bedroom": load_lsun_bedroom,
+}
+
+
+def load_dataset(data_cfg: Any) -> ArraySource:
+    """The ArraySource that ``config.data`` names, checked against the config.
+
+    Raises:
+      UnknownDatasetError: ``data.name`` is not a key of DATASETS.
+      DatasetNotFoundError: the files are not on this machine (the message says
+        what to install or where to put them).
+      CorruptDatasetError: a file failed its checksum or format checks.
+      ValueError: the config asks for what the data cannot give (labels of an
+        unlabelled set, another number of classes, a bad size or filter).
+    """
+    name = cfg_get(data_cfg, "name", "")
+    if name not in DATASETS:
+        raise UnknownDatasetError(f"data.name={name!r} is not a known dataset; choose one of "
+                                  f"{sorted(DATASETS)}.")
+    source = DATASETS[name](data_cfg)
+    want = int(cfg_get(data_cfg, "num_classes", 0) or 0)
+    if want and source.labels is None:
+        raise ValueError(f"data.num_classes={want} but {source.name} has no labels; set "
+                         "--config.data.num_classes=0 for an unconditional model.")
+    if want and want != source.num_classes:
+        raise ValueError(f"data.num_classes={want} but {source.name} has {source.num_classes} "
+                         f"classes; set --config.data.num_classes={source.num_classes}.")
+    return source
