@@ -63,7 +63,8 @@ def gradient_penalty(critic_fn, real, fake, key, *, target=1.0):
         \hat x = \epsilon x + (1 - \epsilon) \tilde x, \quad \epsilon \sim U[0, 1] \text{ per example};
         \qquad \mathrm{GP} = (\|\nabla_{\hat x} D(\hat x)\|_2 - \text{target})^2
 
-    The norm is over all non-batch dimensions at once (an image's pixels and
+    ``epsilon`` is drawn as ``jax.random.uniform(key, (B, 1, ..., 1))``. The
+    norm is over all non-batch dimensions at once (an image's pixels and
     channels together), not per channel. A map-valued critic is reduced to its
     mean score first. ``critic_fn`` must treat examples independently (see the
     module docstring). The caller multiplies by lambda (10 in the paper) and
@@ -117,8 +118,9 @@ def dragan_penalty(critic_fn, real, key, *, target=1.0, perturb_scale=0.5):
     ``shard_map``, the local shard), held constant; ``u`` is elementwise
     uniform noise, so ``delta`` only ever moves data upwards, as in that code;
     and the gradient is taken at a uniformly random point on the segment from
-    ``x`` to ``x + delta``. ``key`` is split as
-    ``k_delta, k_alpha = jax.random.split(key)``. Norms are over all non-batch
+    ``x`` to ``x + delta``. The draws: ``k_delta, k_alpha = jax.random.split(key)``,
+    ``u = jax.random.uniform(k_delta, x.shape)``,
+    ``alpha = jax.random.uniform(k_alpha, (B, 1, ..., 1))``. Norms are over all non-batch
     dimensions and map scores are mean-reduced, as in :func:`gradient_penalty`;
     ``critic_fn`` must treat examples independently.
 
