@@ -47,7 +47,7 @@ def _global_mean(x: jax.Array) -> jax.Array:
 
 
 def _tree_norm(tree) -> jax.Array:
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 class _StepParts:
@@ -124,9 +124,11 @@ def _penalties(parts: _StepParts, d_params, d_vars, real, fake, labels, fake_lab
         terms["gp"] = jnp.mean(gp)
         total += reg.gp_weight * terms["gp"]
     if reg.dragan_weight:
-        keys = parts.per_example_keys(jax.random.fold_in(key, 1), local_batch)
-        dr = per_example(lambda fn, r, k: regularizers.dragan_penalty(fn, r, k),
-                         real, keys=keys, label_rows=labels)
+        # DRAGAN scales its perturbation by the std of the batch it is given, here
+        # this replica's rows, so (unlike the other terms) it depends on the device count.
+        replica_key = jax.random.fold_in(jax.random.fold_in(key, 1), lax.axis_index(DATA_AXIS))
+        dr = regularizers.dragan_penalty(parts.critic_fn(d_params, d_vars, labels), real,
+                                         replica_key)
         terms["dragan"] = jnp.mean(dr)
         total += reg.dragan_weight * terms["dragan"]
     if reg.r1_weight:
