@@ -190,8 +190,21 @@ def fashion_mnist_arrays(data_dir: str, split: str) -> tuple[np.ndarray, np.ndar
     return images, labels, f"official idx files from {found} (sha256 checked)"
 
 
-def _fit(cfg: Any, images: np.ndarray) -> tuple[np.ndarray, str]:
-    fit, filt = cfg_get(cfg, "fit", "pad") or "pad", resize_filter_of(cfg)
+def _fit_options(cfg: Any) -> tuple[str, str]:
+    """(fit, resize_filter), checked before any file is read."""
+    check_size(cfg_get(cfg, "image_size", 32), cfg_get(cfg, "channels", 1))
+    fit = cfg_get(cfg, "fit", "pad") or "pad"
+    if fit not in ("pad", "resize"):
+        raise ValueError(f"data.fit={fit!r} must be 'pad' (zero-pad 28x28 to image_size) or "
+                         "'resize'.")
+    if fit == "pad" and cfg_get(cfg, "image_size", 32) < 28:
+        raise ValueError(f"data.image_size={cfg_get(cfg, 'image_size', 32)} is smaller than the "
+                         "28x28 digits; set data.fit='resize' to shrink them.")
+    split_files(cfg_get(cfg, "split", "train"))
+    return fit, resize_filter_of(cfg)
+
+
+def _fit(cfg: Any, images: np.ndarray, fit: str, filt: str) -> tuple[np.ndarray, str]:
     size, channels = cfg_get(cfg, "image_size", 32), cfg_get(cfg, "channels", 1)
     out = fit_small_images(images, size, channels, fit=fit, resize_filter=filt)
     how = "zero-padded" if fit == "pad" else f"resized ({filt})"
@@ -200,19 +213,19 @@ def _fit(cfg: Any, images: np.ndarray) -> tuple[np.ndarray, str]:
 
 def load_mnist(cfg: Any) -> ArraySource:
     """``DATASETS['mnist']``: 60k/10k handwritten digits, 10 classes."""
-    check_size(cfg_get(cfg, "image_size", 32), cfg_get(cfg, "channels", 1))
+    fit, filt = _fit_options(cfg)
     split = cfg_get(cfg, "split", "train")
     images, labels, origin = mnist_arrays(data_dir_of(cfg), split,
                                           download=bool(cfg_get(cfg, "download", True)))
-    images, how = _fit(cfg, images)
+    images, how = _fit(cfg, images, fit, filt)
     return ArraySource(images, labels, 10, f"mnist/{split}", origin=f"{origin}; {how}")
 
 
 def load_fashion_mnist(cfg: Any) -> ArraySource:
     """``DATASETS['fashion_mnist']``: 60k/10k Zalando article images, 10 classes."""
-    check_size(cfg_get(cfg, "image_size", 32), cfg_get(cfg, "channels", 1))
+    fit, filt = _fit_options(cfg)
     split = cfg_get(cfg, "split", "train")
     images, labels, origin = fashion_mnist_arrays(
         os.path.expanduser(cfg_get(cfg, "data_dir", "") or ""), split)
-    images, how = _fit(cfg, images)
+    images, how = _fit(cfg, images, fit, filt)
     return ArraySource(images, labels, 10, f"fashion_mnist/{split}", origin=f"{origin}; {how}")

@@ -1,0 +1,188 @@
+"""The pipeline: values, sharding over 4 fake devices, (seed, step) determinism, resume,
+multi-host slices, flips, prefetch thread errors and shutdown."""
+
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from jaxgan import parallel
+from jaxgan.data import ArraySource, Pipeline
+from jaxgan.data.pipeline import host_rows
+
+N, B = 50, 8  # 6 steps an epoch, 2 examples dropped each epoch.
+
+
+def make_source(n=N, labels=True):
+    """Image i holds i in channel 0 everywhere, so every row names its example."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, 4, 6, 3), dtype=np.uint8)
+    images[..., 0] = np.arange(n, dtype=np.uint8)[:, None, None]
+    return ArraySource(images, (np.arange(n) % 7).astype(np.int32) if labels else None,
+                       7 if labels else 0, "toy")
+
+
+@pytest.fixture(scope="module")
+def mesh():
+    assert jax.device_count() == 4, "conftest.py gives pytest 4 fake CPU devices"
+    return parallel.make_mesh()
+
+
+def example_ids(batch_images):
+    """Example index of each row of a float batch (channel 0 is constant i/127.5 - 1)."""
+    return np.rint((np.asarray(batch_images)[:, 0, 0, 0] + 1.0) * 127.5).astype(int)
+
+
+def test_values_shapes_dtypes_and_sharding(mesh):
+    src = make_source()
+    with Pipeline(src, global_batch_size=B, mesh=mesh, seed=3) as p:
+        batch = next(p)
+        assert p.step == 1
+    image, label = batch["image"], batch["label"]
+    assert image.shape == (B, 4, 6, 3) and image.dtype == np.float32
+    assert label.shape == (B,) and label.dtype == np.int32
+    for x in (image, label):
+        assert x.sharding.is_equivalent_to(parallel.data_sharding(mesh), x.ndim)
+        assert len(x.addressable_shards) == 4
+        assert {s.data.shape[0] for s in x.addressable_shards} == {B // 4}
+    idx = Pipeline(src, global_batch_size=B, mesh=mesh, seed=3).global_indices(0)
+    want = src.images[idx].astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+    np.testing.assert_array_equal(np.asarray(image), want)
+    np.testing.assert_array_equal(np.asarray(label), src.labels[idx])
+    assert -1.0 <= float(image.min()) and float(image.max()) <= 1.0
+    # Each device holds its consecutive block of rows.
+    for s in image.addressable_shards:
+        np.testing.assert_array_equal(np.asarray(s.data), want[s.index])
+
+
+def test_extremes_map_to_minus_one_and_one(mesh):
+    images = np.zeros((8, 2, 2, 1), np.uint8)
+    images[4:] = 255
+    with Pipeline(ArraySource(images, None, 0, "x"), global_batch_size=8, mesh=mesh,
+                  seed=0) as p:
+        batch = next(p)
+    assert sorted(np.unique(np.asarray(batch["image"])).tolist()) == [-1.0, 1.0]
+    assert not np.asarray(batch["label"]).any()  # No labels: zeros.
+
+
+def test_epochs_are_permutations_and_seed_fixes_the_order(mesh):
+    src = make_source()
+    p = Pipeline(src, global_batch_size=B, mesh=mesh, seed=11)
+    assert p.steps_per_epoch == N // B
+    for epoch in range(3):
+        seen = np.concatenate([p.global_indices(epoch * 6 + i) for i in range(6)])
+        assert len(set(seen.tolist())) == 6 * B  # No repeats within an epoch.
+    first = np.concatenate([p.global_indices(i) for i in range(6)])
+    second = np.concatenate([p.global_indices(6 + i) for i in range(6)])
+    assert not np.array_equal(first, second)
+    same = Pipeline(src, global_batch_size=B, mesh=mesh, seed=11)
+    other = Pipeline(src, global_batch_size=B, mesh=mesh, seed=12)
+    assert all(np.array_equal(p.global_indices(s), same.global_indices(s)) for s in range(20))
+    assert not all(np.array_equal(p.global_indices(s), other.global_indices(s)) for s in range(6))
+    # Independent reference: numpy's PCG64 permutation from (seed, stream 0, epoch).
+    ref = np.random.default_rng([11, 0, 2]).permutation(N)
+    np.testing.assert_array_equal(p.global_indices(12), ref[:B])
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_resume_gives_the_uninterrupted_batches(mesh, prefetch):
+    src = make_source()
+    with Pipeline(src, global_batch_size=B, mesh=mesh, seed=5, random_flip=True,
+                  prefetch=prefetch) as full:
+        straight = [np.asarray(next(full)["image"]) for _ in range(15)]
+        state = full.state()
+    assert state["step"] == 15
+    with Pipeline(src, global_batch_size=B, mesh=mesh, seed=5, random_flip=True,
+                  start_step=9, prefetch=prefetch) as resumed:
+        for s in range(9, 15):
+            np.testing.assert_array_equal(np.asarray(next(resumed)["image"]), straight[s])
+    with Pipeline.restore(src, {**state, "step": 12}, mesh=mesh, random_flip=True) as restored:
+        assert restored.step == 12
+        np.testing.assert_array_equal(np.asarray(next(restored)["image"]), straight[12])
+
+
+def test_restore_refuses_other_data(mesh):
+    state = Pipeline(make_source(), global_batch_size=B, mesh=mesh, seed=0).state()
+    with pytest.raises(ValueError, match="num_examples"):
+        Pipeline.restore(make_source(n=40), state, mesh=mesh)
+
+
+def test_two_simulated_hosts_read_disjoint_halves(mesh):
+    src = make_source()
+    whole = Pipeline(src, global_batch_size=B, mesh=mesh, seed=2, random_flip=True)
+    hosts = [Pipeline(src, global_batch_size=B, mesh=mesh, seed=2, random_flip=True,
+                      process_index=i, process_count=2) for i in range(2)]
+    assert hosts[0].rows.tolist() == [0, 1, 2, 3] and hosts[1].rows.tolist() == [4, 5, 6, 7]
+    for step in (0, 5, 6, 23):
+        parts = [h.host_batch(step) for h in hosts]
+        ids = [set(np.unique(p["image"][:, 0, 0, 0]).tolist()) for p in parts]
+        assert not ids[0] & ids[1] and len(ids[0]) == len(ids[1]) == B // 2
+        full = whole.host_batch(step)
+        for key in ("image", "label"):
+            np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), full[key])
+    with pytest.raises(RuntimeError, match="simulates host 1 of 2"):
+        next(hosts[1])
+
+
+def test_host_rows_follow_the_devices_of_each_process():
+    owner = np.array([0, 1, 0, 1])  # Interleaved devices: rows come in blocks of B/4.
+    assert host_rows(owner, 8, 0).tolist() == [0, 1, 4, 5]
+    assert host_rows(owner, 8, 1).tolist() == [2, 3, 6, 7]
+
+
+def test_flips_are_horizontal_and_a_function_of_seed_and_step(mesh):
+    src = make_source()
+    p = Pipeline(src, global_batch_size=B, mesh=mesh, seed=9, random_flip=True)
+    flips = np.concatenate([p.global_flips(s) for s in range(200)])
+    assert 0.45 < flips.mean() < 0.55  # 1600 fair coins: 5 sigma is 0.0625.
+    step = next(s for s in range(50) if 0 < p.global_flips(s).sum() < B)
+    batch, idx, f = p.host_batch(step), p.global_indices(step), p.global_flips(step)
+    np.testing.assert_array_equal(batch["image"][f], src.images[idx[f]][:, :, ::-1])
+    np.testing.assert_array_equal(batch["image"][~f], src.images[idx[~f]])
+    again = Pipeline(src, global_batch_size=B, mesh=mesh, seed=9, random_flip=True)
+    np.testing.assert_array_equal(again.global_flips(step), f)
+    assert not Pipeline(src, global_batch_size=B, mesh=mesh, seed=9).global_flips(step).any()
+
+
+def test_thread_errors_reach_the_consumer(mesh):
+    src = make_source()
+    p = Pipeline(src, global_batch_size=B, mesh=mesh, seed=0, prefetch=2)
+    real = p.host_batch
+
+    def failing(step):
+        if step == 3:
+            raise OSError("disk went away")
+        return real(step)
+
+    p.host_batch = failing
+    got = [example_ids(next(p)["image"]) for _ in range(3)]
+    assert [g.tolist() for g in got] == [p.global_indices(s).tolist() for s in range(3)]
+    with pytest.raises(OSError, match="disk went away"):
+        next(p)
+    with pytest.raises(RuntimeError, match="closed"):
+        next(p)
+
+
+def test_close_stops_a_blocked_producer(mesh):
+    p = Pipeline(make_source(), global_batch_size=B, mesh=mesh, seed=0, prefetch=1)
+    next(p)
+    time.sleep(0.2)  # The producer fills the queue and blocks on put.
+    t0 = time.time()
+    p.close()
+    assert time.time() - t0 < 2.0
+    assert not [t for t in threading.enumerate() if t.name == "jaxgan-data"]
+    p.close()  # Idempotent.
+
+
+def test_bad_arguments(mesh):
+    src = make_source()
+    with pytest.raises(ValueError, match="not divisible by the 4 devices"):
+        Pipeline(src, global_batch_size=6, mesh=mesh, seed=0)
+    with pytest.raises(ValueError, match="has 50 examples"):
+        Pipeline(src, global_batch_size=52, mesh=mesh, seed=0)
+    with pytest.raises(ValueError, match=">= 0"):
+        Pipeline(src, global_batch_size=8, mesh=mesh, seed=-1)
+    with pytest.raises(ValueError, match="process_index"):
+        Pipeline(src, global_batch_size=8, mesh=mesh, seed=0, process_index=2, process_count=2)
