@@ -12,6 +12,8 @@ These are points, not images: samplers plus metrics, not an ArraySource.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +35,7 @@ def grid_centers(side: int = 5, spacing: float = GRID_SPACING) -> np.ndarray:
     return np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def sample_mixture(key: jax.Array, n: int, centers, std: float) -> jax.Array:
     """``n`` points from the equal-weight mixture of isotropic Gaussians at ``centers``.
 
