@@ -428,5 +428,9 @@ def test_tfds_tiny_array_record_round_trip(tmp_path):
     ref = np.asarray(Image.fromarray(transforms.rgb_to_gray(pics[order[0]])[..., 0]).resize(
         (4, 4), Image.Resampling.BICUBIC))
     np.testing.assert_array_equal(small.images[0, ..., 0], ref)
+    head = data.load_dataset({**cfg, "split": "train[:4]"})
+    np.testing.assert_array_equal(head.images, src.images[:4])
+    with pytest.raises(ValueError, match="choose one of"):
+        data.load_dataset({**cfg, "split": "validation"})
     cached = tfds_source.load_npz(src.origin.split("cache ")[-1])
     np.testing.assert_array_equal(cached["images"], src.images)

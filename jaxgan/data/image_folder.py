@@ -127,6 +127,7 @@ def load_image_folder(cfg: Any, *, default_crop: int | None = None,
         root, image_size=size, channels=channels, crop=crop, resize_filter=filt,
         cache_dir=cfg_get(cfg, "cache_dir", "") or None)
     crop_text = f"center crop {crop}" if crop else "largest centered square"
-    origin = (f"{len(images)} files under {os.path.abspath(os.path.expanduser(root))}; {crop_text}, "
+    where = os.path.abspath(os.path.expanduser(root))
+    origin = (f"{len(images)} files under {where}; {crop_text}, "
               f"resized ({filt}) to {size}x{size}x{channels}; cache {cache}")
     return ArraySource(images, labels, len(classes), name, origin=origin)

@@ -21,7 +21,7 @@ NUM_FACES = 100
 
 
 def lfw_subset_path() -> str:
-    """The path of ``lfw_subset.npy`` inside the installed scikit-image, found without importing it."""
+    """Where the installed scikit-image keeps ``lfw_subset.npy`` (found without importing it)."""
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
         raise DatasetNotFoundError(

@@ -29,7 +29,7 @@ def ring_centers(num_modes: int = 8, radius: float = RING_RADIUS) -> np.ndarray:
 
 
 def grid_centers(side: int = 5, spacing: float = GRID_SPACING) -> np.ndarray:
-    """float32 ``[side**2, 2]``: a centered ``side x side`` grid, ``{-4, -2, 0, 2, 4}^2`` by default."""
+    """float32 ``[side**2, 2]``: a centered square grid, ``{-4, -2, 0, 2, 4}^2`` by default."""
     axis = (np.arange(side) - (side - 1) / 2.0) * spacing
     xx, yy = np.meshgrid(axis, axis, indexing="ij")
     return np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float32)

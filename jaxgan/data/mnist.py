@@ -155,7 +155,8 @@ def mnist_arrays(data_dir: str, split: str, *, download: bool = True,
         read, where = _read_from_dir(idx_dir), idx_dir
         fix = f"Replace the files in {idx_dir} with the official MNIST files."
     else:
-        wheels = [os.path.join(d, MNIST_WHEEL) for d in (data_dir, os.path.join(data_dir, "downloads"))]
+        wheels = [os.path.join(d, MNIST_WHEEL)
+                  for d in (data_dir, os.path.join(data_dir, "downloads"))]
         wheel = next((w for w in wheels if os.path.isfile(w)), None)
         if wheel is None:
             if not download:
@@ -184,7 +185,8 @@ def fashion_mnist_arrays(data_dir: str, split: str) -> tuple[np.ndarray, np.ndar
             "official files (github.com/zalandoresearch/fashion-mnist, data/fashion/) in "
             "data.data_dir.")
     fix = ("Reinstall it with `apt-get install --reinstall dataset-fashion-mnist`."
-           if found == FASHION_DEBIAN_DIR else f"Replace the files in {found} with the official ones.")
+           if found == FASHION_DEBIAN_DIR
+           else f"Replace the files in {found} with the official ones.")
     images, labels = read_digit_split(_read_from_dir(found), split, where=found,
                                       payload_sha256=FASHION_PAYLOAD_SHA256, fix=fix)
     return images, labels, f"official idx files from {found} (sha256 checked)"

@@ -177,7 +177,7 @@ class Pipeline:
     @classmethod
     def restore(cls, source: ArraySource, state: dict[str, Any], *, mesh: Mesh,
                 **kwargs) -> "Pipeline":
-        """A pipeline that continues from ``state`` (see :meth:`state`), checked against ``source``."""
+        """A pipeline that continues from :meth:`state`'s output, checked against ``source``."""
         for key, now in (("num_examples", len(source)), ("source", source.name)):
             if state.get(key, now) != now:
                 raise ValueError(

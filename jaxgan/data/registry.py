@@ -57,7 +57,7 @@ def load_celeb_a(cfg: Any) -> ArraySource:
 
 
 def load_lsun_bedroom(cfg: Any) -> ArraySource:
-    """LSUN bedroom, largest centered square: a folder of exported images, else TFDS ``lsun/bedroom``."""
+    """LSUN bedroom, largest centered square: an image folder, else TFDS ``lsun/bedroom``."""
     if _has_images(os.path.expanduser(cfg_get(cfg, "data_dir", "") or "")):
         return load_image_folder(cfg, name="lsun_bedroom")
     return load_tfds(cfg, name="lsun/bedroom", label_key=None)

@@ -16,6 +16,7 @@ Each split is decoded once, center-cropped and resized like
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ def open_tfds(name: str, data_dir: str, split: str):
     if not builder.is_prepared():
         raise DatasetNotFoundError(f"TFDS dataset {name!r} is not prepared in {data_dir}. "
                                    f"{_prepare_hint(name, data_dir)}")
-    if split not in builder.info.splits:
+    if split.split("[")[0] not in builder.info.splits:  # 'train[:90%]' slices 'train'.
         raise ValueError(f"data.split={split!r} is not a split of TFDS {name!r}; choose one of "
                          f"{sorted(builder.info.splits)}.")
     try:
@@ -94,10 +95,11 @@ def tfds_arrays(name: str, *, data_dir: str, split: str, image_size: int, channe
         num_classes = int(features[label_key].num_classes)
     version = str(builder.info.version)
     key = cache_key(kind="tfds", name=name, version=version, split=split, n=len(source),
-                    image_size=image_size, channels=channels, crop=crop, resize_filter=resize_filter,
+                    image_size=image_size, channels=channels, crop=crop,
+                    resize_filter=resize_filter,
                     data_dir=os.path.abspath(data_dir))
     cache = os.path.join(cache_dir or default_data_dir(), "tfds",
-                         f"{name.replace('/', '_')}-{split}-{key}.npz")
+                         f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name + '-' + split)}-{key}.npz")
     cached = load_npz(cache)
     if cached is None or cached["images"].shape[1:] != (image_size, image_size, channels):
         n = len(source)

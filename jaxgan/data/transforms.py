@@ -107,7 +107,7 @@ def crop_and_resize_all(images: np.ndarray, image_size: int, *, crop: int | None
 
 
 def pad_to(images: np.ndarray, image_size: int) -> np.ndarray:
-    """Zero-pads ``[N, H, W, C]`` to ``image_size`` square, centered (MNIST 28 -> 32: 2 each side)."""
+    """Zero-pads ``[N, H, W, C]`` to a centered ``image_size`` square (28 -> 32: 2 each side)."""
     n, h, w, c = images.shape
     if h > image_size or w > image_size:
         raise ValueError(f"cannot pad {h}x{w} images to the smaller {image_size}; use "
