@@ -66,8 +66,9 @@ def gradient_penalty(critic_fn, real, fake, key, *, target=1.0):
     ``epsilon`` is drawn as ``jax.random.uniform(key, (B, 1, ..., 1))``. The
     norm is over all non-batch dimensions at once (an image's pixels and
     channels together), not per channel. A map-valued critic is reduced to its
-    mean score first. ``critic_fn`` must treat examples independently (see the
-    module docstring). The caller multiplies by lambda (10 in the paper) and
+    mean score first. ``critic_fn`` must treat examples independently (no batch
+    normalization): the per-example gradients are computed as the gradient of
+    the summed scores, which is ``dD(x_hat_i)/dx_hat_i`` only then. The caller multiplies by lambda (10 in the paper) and
     adds the mean to the critic loss; its gradient with respect to the critic's
     parameters is a double backward pass through ``critic_fn``.
 
@@ -112,17 +113,18 @@ def dragan_penalty(critic_fn, real, key, *, target=1.0, perturb_scale=0.5):
         \quad \hat x = x + \alpha \delta, \; \alpha \sim U[0, 1] \text{ per example};
         \qquad \mathrm{P} = (\|\nabla_{\hat x} D(\hat x)\|_2 - \text{target})^2
 
-    The exact choice, following the authors' reference code (the paper's text
-    writes only "``x + delta``" with a noise of scale ``c``): ``std(x)`` is the
-    standard deviation of every element of the batch ``real`` as passed (under
-    ``shard_map``, the local shard), held constant; ``u`` is elementwise
-    uniform noise, so ``delta`` only ever moves data upwards, as in that code;
-    and the gradient is taken at a uniformly random point on the segment from
-    ``x`` to ``x + delta``. The draws: ``k_delta, k_alpha = jax.random.split(key)``,
+    The paper states the penalty at perturbed points ``x + delta``; the exact
+    draw here follows the authors' reference code. ``std(x)`` is the standard
+    deviation of every element of the batch ``real`` as passed, held constant
+    (under ``shard_map`` that is the local shard; called on one example at a
+    time, that example's own std). ``u`` is elementwise uniform noise, so
+    ``delta`` only ever moves data upwards, as in that code, and the gradient is
+    taken at a uniformly random point on the segment from ``x`` to ``x + delta``.
+    The draws: ``k_delta, k_alpha = jax.random.split(key)``,
     ``u = jax.random.uniform(k_delta, x.shape)``,
-    ``alpha = jax.random.uniform(k_alpha, (B, 1, ..., 1))``. Norms are over all non-batch
-    dimensions and map scores are mean-reduced, as in :func:`gradient_penalty`;
-    ``critic_fn`` must treat examples independently.
+    ``alpha = jax.random.uniform(k_alpha, (B, 1, ..., 1))``. Norms are over all
+    non-batch dimensions and map scores are mean-reduced, as in
+    :func:`gradient_penalty`; ``critic_fn`` must treat examples independently.
 
     Args:
       critic_fn: inputs ``[B, ...]`` -> scores ``[B]`` or ``[B, ...]``, higher = more real.

@@ -129,7 +129,7 @@ def infogan_mutual_information(*, categorical_logits=None, categorical_codes=Non
 
     References:
       Chen et al., "InfoGAN: Interpretable Representation Learning by Information
-      Maximizing Generative Adversarial Nets", NeurIPS 2016, eq. (5).
+      Maximizing Generative Adversarial Nets", NeurIPS 2016.
     """
     has_cat = categorical_logits is not None or categorical_codes is not None
     has_cont = continuous_mean is not None or continuous_codes is not None

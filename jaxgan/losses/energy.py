@@ -45,7 +45,8 @@ def reconstruction_energy(x, reconstruction, *, power):
 
     References:
       Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017.
-      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017.
+      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+      arXiv:1703.10717, 2017.
     """
     if is_concrete_number(power) and not float(power) > 0:
         raise ValueError(f"power={power} must be positive (2 for EBGAN's MSE, 1 for BEGAN's L1).")
@@ -82,7 +83,7 @@ def ebgan_d(real_energy, fake_energy, *, margin):
       [0.5  0.85]
 
     References:
-      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017, eq. (1).
+      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017.
     """
     if is_concrete_number(margin) and not float(margin) > 0:
         raise ValueError(f"margin={margin} must be positive (the EBGAN paper uses 1 to 80).")
@@ -114,7 +115,7 @@ def ebgan_g(fake_energy):
       [2.  0.5]
 
     References:
-      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017, eq. (2).
+      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017.
     """
     return _energy(fake_energy, "fake_energy")
 
@@ -144,7 +145,7 @@ def pullaway_term(embeddings):
       0.33333334
 
     References:
-      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017, eq. (6).
+      Zhao et al., "Energy-based Generative Adversarial Network", ICLR 2017.
     """
     s = as_float(embeddings, "embeddings")
     n = s.shape[0]
@@ -185,7 +186,8 @@ def began_d(real_recon, fake_recon, *, k):
       [ 0.5 -0.5]
 
     References:
-      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017, eq. (4).
+      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+      arXiv:1703.10717, 2017.
     """
     real = _energy(real_recon, "real_recon")
     fake = _energy(fake_recon, "fake_recon")
@@ -214,7 +216,8 @@ def began_g(fake_recon):
       [2. 4.]
 
     References:
-      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017, eq. (4).
+      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+      arXiv:1703.10717, 2017.
     """
     return _energy(fake_recon, "fake_recon")
 
@@ -254,7 +257,8 @@ def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k):
       0.55
 
     References:
-      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017, eq. (4).
+      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+      arXiv:1703.10717, 2017.
     """
     if is_concrete_number(gamma) and not 0.0 < float(gamma) <= 1.0:
         raise ValueError(f"gamma={gamma} must lie in (0, 1] (the BEGAN paper uses 0.3 to 0.7).")
@@ -288,7 +292,8 @@ def began_convergence(real_recon, fake_recon, *, gamma):
       3.0
 
     References:
-      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks", 2017, sec. 3.4.1.
+      Berthelot et al., "BEGAN: Boundary Equilibrium Generative Adversarial Networks",
+      arXiv:1703.10717, 2017.
     """
     real, fake = _batch_means(real_recon, fake_recon)
     return real + jnp.abs(gamma * real - fake)
