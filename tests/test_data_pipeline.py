@@ -1,6 +1,11 @@
 """The pipeline: values, sharding over 4 fake devices, (seed, step) determinism, resume,
 multi-host slices, flips, prefetch thread errors and shutdown."""
 
+import os
+import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -186,3 +191,51 @@ def test_bad_arguments(mesh):
         Pipeline(src, global_batch_size=8, mesh=mesh, seed=-1)
     with pytest.raises(ValueError, match="process_index"):
         Pipeline(src, global_batch_size=8, mesh=mesh, seed=0, process_index=2, process_count=2)
+
+
+_WORKER = textwrap.dedent("""
+    import os, sys
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    import jax, numpy as np
+    jax.distributed.initialize(coordinator_address="127.0.0.1:" + sys.argv[2], num_processes=2,
+                               process_id=int(sys.argv[1]))
+    from jaxgan import parallel
+    from jaxgan.data import ArraySource, Pipeline
+    images = np.random.default_rng(0).integers(0, 256, (40, 4, 4, 1), dtype=np.uint8)
+    src = ArraySource(images, np.arange(40, dtype=np.int32) % 5, 5, "toy")
+    mesh = parallel.make_mesh()
+    assert sorted(d.process_index for d in mesh.devices.flat) == [0, 0, 1, 1]
+    with Pipeline(src, global_batch_size=8, mesh=mesh, seed=4, random_flip=True) as p:
+        for step in range(3):
+            batch = next(p)
+            idx, flips = p.global_indices(step), p.global_flips(step)
+            want = images[idx].copy()
+            want[flips] = want[flips][:, :, ::-1]
+            want = want.astype(np.float32) / np.float32(127.5) - np.float32(1)
+            assert batch["image"].shape == (8, 4, 4, 1)
+            for s in batch["image"].addressable_shards:
+                np.testing.assert_array_equal(np.asarray(s.data), want[s.index])
+            for s in batch["label"].addressable_shards:
+                np.testing.assert_array_equal(np.asarray(s.data), src.labels[idx][s.index])
+    print("host", sys.argv[1], "ok")
+""")
+
+
+def test_two_real_processes_assemble_the_global_batch():
+    """Two jax processes on localhost, 2 CPU devices each: every shard holds its rows."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, str(i), port], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+    try:
+        outs = [proc.communicate(timeout=120)[0] for proc in procs]
+    finally:
+        for proc in procs:  # Only a process still running (a hang) is killed.
+            proc.kill()
+    for i, (proc, out) in enumerate(zip(procs, outs)):
+        assert proc.returncode == 0 and f"host {i} ok" in out, out[-3000:]
