@@ -33,8 +33,14 @@ def main(argv):
     from jaxgan.config import ConfigError
 
     workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
+    config = _CONFIG.value
+    run = trainer.run
+    if "sgan" in config:  # A Stacked GAN experiment: its own stack-by-stack schedule.
+        from jaxgan.sgan import trainer as sgan_trainer
+
+        run = sgan_trainer.run
     try:
-        trainer.run(_CONFIG.value, workdir)
+        run(config, workdir)
     except (ConfigError, CheckpointError, trainer.TrainingError, FileNotFoundError,
             ValueError) as e:
         # A user mistake or a stopped run: one clear line, no traceback.
