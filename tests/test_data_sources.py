@@ -378,6 +378,9 @@ def test_tfds_missing_dependency_is_named(monkeypatch, tmp_path):
     with pytest.raises(data.MissingDependencyError, match=r"jaxgan\[tfds\]"):
         data.load_dataset({"name": "cifar10", "data_dir": str(tmp_path), "image_size": 32,
                            "channels": 3})
+    with pytest.raises(data.MissingDependencyError, match="folder of the aligned CelebA"):
+        data.load_dataset({"name": "celeb_a", "data_dir": str(tmp_path), "image_size": 64,
+                           "channels": 3})
     with pytest.raises(ValueError, match="tfds_name"):
         data.load_dataset({"name": "tfds", "image_size": 32, "channels": 3})
 

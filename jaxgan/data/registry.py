@@ -15,7 +15,8 @@ from typing import Any, Callable
 from jaxgan.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
 from jaxgan.data.lfw import load_lfw_faces
 from jaxgan.data.mnist import load_fashion_mnist, load_mnist
-from jaxgan.data.source import ArraySource, UnknownDatasetError, cfg_get
+from jaxgan.data.source import (ArraySource, DatasetNotFoundError, MissingDependencyError,
+                                UnknownDatasetError, cfg_get)
 from jaxgan.data.tfds_source import load_tfds
 
 # CelebA as in DCGAN and most GAN papers since: the aligned 178x218 frames,
@@ -39,6 +40,14 @@ def _has_images(root: str) -> bool:
     return False
 
 
+def _tfds_or_folder(cfg: Any, tfds_name: str, folder: str, **kwargs) -> ArraySource:
+    """TFDS ``tfds_name``; its errors also name the image-folder route."""
+    try:
+        return load_tfds(cfg, name=tfds_name, label_key=None, **kwargs)
+    except (DatasetNotFoundError, MissingDependencyError) as e:
+        raise type(e)(f"{e} Or set data.data_dir to a folder of {folder}.") from e
+
+
 def load_cifar10(cfg: Any) -> ArraySource:
     """CIFAR-10 (50k/10k, 32x32, 10 classes) from TFDS ``cifar10``."""
     return load_tfds(cfg, name="cifar10")
@@ -53,14 +62,15 @@ def load_celeb_a(cfg: Any) -> ArraySource:
     """CelebA, 108 center crop: a folder of ``img_align_celeba`` JPEGs, else TFDS ``celeb_a``."""
     if _has_images(os.path.expanduser(cfg_get(cfg, "data_dir", "") or "")):
         return load_image_folder(cfg, default_crop=CELEBA_CROP, name="celeb_a")
-    return load_tfds(cfg, name="celeb_a", default_crop=CELEBA_CROP, label_key=None)
+    return _tfds_or_folder(cfg, "celeb_a", "the aligned CelebA JPEGs (img_align_celeba/)",
+                           default_crop=CELEBA_CROP)
 
 
 def load_lsun_bedroom(cfg: Any) -> ArraySource:
     """LSUN bedroom, largest centered square: an image folder, else TFDS ``lsun/bedroom``."""
     if _has_images(os.path.expanduser(cfg_get(cfg, "data_dir", "") or "")):
         return load_image_folder(cfg, name="lsun_bedroom")
-    return load_tfds(cfg, name="lsun/bedroom", label_key=None)
+    return _tfds_or_folder(cfg, "lsun/bedroom", "LSUN bedroom images exported from the LMDB")
 
 
 DATASETS: dict[str, Callable[[Any], ArraySource]] = {
