@@ -125,7 +125,7 @@ def test_two_simulated_hosts_read_disjoint_halves(mesh):
         ids = [set(np.unique(p["image"][:, 0, 0, 0]).tolist()) for p in parts]
         assert not ids[0] & ids[1] and len(ids[0]) == len(ids[1]) == B // 2
         full = whole.host_batch(step)
-        for key in ("image", "label"):
+        for key in ("image", "label", "flip"):
             np.testing.assert_array_equal(np.concatenate([p[key] for p in parts]), full[key])
     with pytest.raises(RuntimeError, match="simulates host 1 of 2"):
         next(hosts[1])
@@ -143,9 +143,11 @@ def test_flips_are_horizontal_and_a_function_of_seed_and_step(mesh):
     flips = np.concatenate([p.global_flips(s) for s in range(200)])
     assert 0.45 < flips.mean() < 0.55  # 1600 fair coins: 5 sigma is 0.0625.
     step = next(s for s in range(50) if 0 < p.global_flips(s).sum() < B)
-    batch, idx, f = p.host_batch(step), p.global_indices(step), p.global_flips(step)
-    np.testing.assert_array_equal(batch["image"][f], src.images[idx[f]][:, :, ::-1])
-    np.testing.assert_array_equal(batch["image"][~f], src.images[idx[~f]])
+    idx, f = p.global_indices(step), p.global_flips(step)
+    np.testing.assert_array_equal(p.host_batch(step)["flip"], f)
+    got = np.rint((np.asarray(p.device_batch(step)["image"]) + 1) * 127.5).astype(np.uint8)
+    np.testing.assert_array_equal(got[f], src.images[idx[f]][:, :, ::-1])
+    np.testing.assert_array_equal(got[~f], src.images[idx[~f]])
     again = Pipeline(src, global_batch_size=B, mesh=mesh, seed=9, random_flip=True)
     np.testing.assert_array_equal(again.global_flips(step), f)
     assert not Pipeline(src, global_batch_size=B, mesh=mesh, seed=9).global_flips(step).any()
