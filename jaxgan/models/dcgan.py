@@ -90,7 +90,8 @@ class Generator(nn.Module):
 
     Example:
       >>> g = Generator(image_size=32, channels=1, width=4, z_dim=8)
-      >>> x, v = g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)), train=False)
+      >>> x, v = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)),
+      ...                                                   train=False))
       >>> x.shape, sorted(v)
       ((2, 32, 32, 1), ['batch_stats', 'params'])
     """
@@ -134,7 +135,8 @@ class Critic(nn.Module):
 
     Example:
       >>> d = Critic(image_size=32, channels=1, width=4, critic_map=4)
-      >>> s, v = d.init_with_output(jax.random.key(0), jnp.zeros((2, 32, 32, 1)), train=False)
+      >>> s, v = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), jnp.zeros((2, 32, 32, 1)),
+      ...                                                   train=False))
       >>> s.shape
       (2, 4, 4)
     """

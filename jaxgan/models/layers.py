@@ -27,7 +27,7 @@ def conv(features: int, kernel_size: Sequence[int], *, fast: bool, name: str, st
 
     Example:
       >>> layer = conv(4, (3, 3), fast=True, name="c")
-      >>> layer.init_with_output(jax.random.key(0), jnp.ones((1, 5, 5, 2)))[0].shape
+      >>> jax.eval_shape(lambda: layer.init_with_output(jax.random.key(0), jnp.ones((1, 5, 5, 2))))[0].shape
       (1, 5, 5, 4)
     """
     cls = FastConv if fast else nn.Conv
@@ -49,7 +49,7 @@ def conv_transpose_4x4(features: int, *, fast: bool, name: str, use_bias: bool =
 
     Example:
       >>> layer = conv_transpose_4x4(3, fast=True, name="up")
-      >>> layer.init_with_output(jax.random.key(0), jnp.ones((1, 4, 4, 2)))[0].shape
+      >>> jax.eval_shape(lambda: layer.init_with_output(jax.random.key(0), jnp.ones((1, 4, 4, 2))))[0].shape
       (1, 8, 8, 3)
     """
     if fast:
@@ -80,7 +80,8 @@ class ConditionalBatchNorm(nn.Module):
 
     Example:
       >>> bn = ConditionalBatchNorm(num_classes=3)
-      >>> v = bn.init(jax.random.key(0), jnp.ones((2, 4, 4, 5)), jnp.array([0, 2]), train=False)
+      >>> v = jax.eval_shape(lambda: bn.init(jax.random.key(0), jnp.ones((2, 4, 4, 5)), jnp.array([0, 2]),
+      ...                                     train=False))
       >>> v['params']['gamma']['embedding'].shape
       (3, 5)
     """

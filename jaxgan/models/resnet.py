@@ -114,7 +114,8 @@ class Generator(nn.Module):
 
     Example:
       >>> g = Generator(image_size=48, channels=3, width=2, z_dim=8)
-      >>> x, _ = g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)), train=False)
+      >>> x, _ = jax.eval_shape(lambda: g.init_with_output(jax.random.key(0), jnp.zeros((2, 8)),
+      ...                                                   train=False))
       >>> x.shape
       (2, 48, 48, 3)
     """
@@ -154,8 +155,8 @@ class Critic(nn.Module):
 
     Example:
       >>> d = Critic(image_size=32, channels=3, width=2, critic_map=4)
-      >>> (s, f), _ = d.init_with_output(jax.random.key(0), jnp.zeros((2, 32, 32, 3)), train=False,
-      ...                                return_features=True)
+      >>> (s, f), _ = jax.eval_shape(lambda: d.init_with_output(
+      ...     jax.random.key(0), jnp.zeros((2, 32, 32, 3)), train=False, return_features=True))
       >>> s.shape, f.shape
       ((2, 4, 4), (2, 64))
     """

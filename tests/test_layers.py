@@ -1,0 +1,230 @@
+"""The fast conv layers are exact against stock Flax (values, gradients, second order) and PyTorch."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+
+from jaxgan.models import layers
+from jaxgan.models.errors import ModelConfigError
+from jaxgan.models.fast_conv import FastConv, FastConvTranspose, conv2d, tap_weight_grad
+
+
+def assert_close(actual, expected, rtol=1e-5):
+    """float32 agreement: relative, with an absolute floor scaled by the reference's magnitude."""
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * max(1.0, float(np.abs(e).max())))
+
+
+def _grads(layer, params, x, c, per_example):
+    """Output, first-order grads and gradient-penalty-style second-order grads, in one jit."""
+
+    def f(p, x):
+        return jnp.sum(jnp.tanh(layer.apply(p, x)) * c)
+
+    def penalty(p, x):  # ||d f / d x||^2, differentiated again w.r.t. params and input.
+        return jnp.sum(jax.grad(f, argnums=1)(p, x) ** 2)
+
+    def per_example_penalty(p, x):  # The trainer maps the critic's penalty over single examples.
+        def one(xi, ci):
+            return jnp.sum(jax.grad(lambda x: jnp.sum(jnp.tanh(layer.apply(p, x[None])) * ci))(xi) ** 2)
+
+        return jnp.sum(jax.vmap(one)(x, c))
+
+    @jax.jit
+    def all_grads(p, x):
+        out = [layer.apply(p, x), jax.grad(f, argnums=(0, 1))(p, x), jax.grad(penalty, argnums=(0, 1))(p, x)]
+        if per_example:
+            out.append(jax.grad(per_example_penalty, argnums=(0, 1))(p, x))
+        return out
+
+    return all_grads(params, x)
+
+
+def _random_params(layer, x, seed):
+    """Parameters of the layer's shapes drawn with numpy (no compiled initializer needed)."""
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(layer.init, jax.random.key(0), x)
+    return jax.tree.map(lambda s: jnp.asarray(0.3 * rng.standard_normal(s.shape), s.dtype), shapes)
+
+
+def _compare(stock, fast, x_shape, seed=0, per_example=True):
+    kx, kc = jax.random.split(jax.random.key(seed))
+    x = jax.random.normal(kx, x_shape)
+    params = _random_params(stock, x, seed)
+    assert jax.tree.structure(jax.eval_shape(fast.init, kx, x)) == jax.tree.structure(params)
+    c = jax.random.normal(kc, jax.eval_shape(stock.apply, params, x).shape)
+    assert_close(_grads(fast, params, x, c, per_example), _grads(stock, params, x, c, per_example))
+
+
+def test_fast_layers_initialise_like_stock_layers():
+    """Same names, shapes and initial values from the same key: checkpoints are interchangeable."""
+    x = jnp.ones((2, 8, 8, 3))
+    pairs = [(nn.Conv(5, (4, 4), strides=2), FastConv(5, (4, 4), strides=2)),
+             (nn.ConvTranspose(4, (4, 4), strides=(2, 2), transpose_kernel=True),
+              FastConvTranspose(4, transpose_kernel=True)),
+             (nn.ConvTranspose(4, (4, 4), strides=(2, 2)), FastConvTranspose(4))]
+    inits = jax.jit(lambda k: [(s.init(k, x), f.init(k, x)) for s, f in pairs])(jax.random.key(1))
+    for stock_vars, fast_vars in inits:
+        assert jax.tree.map(jnp.shape, fast_vars) == jax.tree.map(jnp.shape, stock_vars)
+        for a, b in zip(jax.tree.leaves(fast_vars), jax.tree.leaves(stock_vars)):
+            np.testing.assert_array_equal(a, b)
+
+
+# (layer kwargs, whether the critic uses it and so the per-example penalty path is checked)
+CONV_CASES = [
+    (dict(features=5, kernel_size=(4, 4), strides=2, padding=((1, 1), (1, 1))), True),  # DCGAN critic
+    (dict(features=5, kernel_size=(3, 3)), True),  # ResNet, 'SAME'
+    (dict(features=1, kernel_size=(4, 4), padding="VALID"), True),  # DCGAN score on a 4x4 map
+    (dict(features=3, kernel_size=(1, 1)), True),  # shortcuts and 1x1 heads
+    (dict(features=4, kernel_size=(3, 3), strides=2, padding="SAME"), False),  # uneven padding
+    (dict(features=4, kernel_size=(3, 2), strides=(1, 2), padding=1, use_bias=False), False),
+]
+
+
+@pytest.mark.parametrize("kw,per_example", CONV_CASES, ids=lambda v: str(v))
+def test_fast_conv_matches_flax_conv(kw, per_example):
+    shape = (3, 9, 9, 3) if kw.get("padding") == "SAME" and kw.get("strides") == 2 else (3, 8, 8, 3)
+    _compare(nn.Conv(**kw), FastConv(**kw), shape, per_example=per_example)
+
+
+@pytest.mark.parametrize("method", ["adjoint", "phases"])
+@pytest.mark.parametrize("transpose_kernel", [True, False])
+def test_fast_conv_transpose_matches_flax(method, transpose_kernel):
+    stock = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding="SAME", transpose_kernel=transpose_kernel)
+    fast = FastConvTranspose(6, transpose_kernel=transpose_kernel, method=method)
+    # Generators are not differentiated per example; one input channel checks the narrow case.
+    _compare(stock, fast, (2, 5, 4, 1 if transpose_kernel else 3), per_example=False)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_conv_transpose_layer_equals_pytorch(fast):
+    """Our up-sampling layer is PyTorch's ConvTranspose2d(Cin, Cout, 4, stride=2, padding=1)."""
+    layer = layers.conv_transpose_4x4(6, fast=fast, name="up")
+    kx, kp, kc = jax.random.split(jax.random.key(3), 3)
+    x = jax.random.normal(kx, (2, 5, 4, 3))
+    params = layer.init(kp, x)
+    params = {"params": {"kernel": params["params"]["kernel"], "bias": jnp.arange(6.0) / 10}}
+    c = jax.random.normal(kc, (2, 10, 8, 6))
+    y, vjp = jax.vjp(jax.jit(layer.apply), params, x)
+    dparams, dx = vjp(c)
+
+    t = torch.nn.ConvTranspose2d(3, 6, 4, stride=2, padding=1)
+    with torch.no_grad():  # Flax [4, 4, Cout, Cin] -> torch [Cin, Cout, 4, 4].
+        t.weight.copy_(torch.tensor(np.asarray(params["params"]["kernel"]).transpose(3, 2, 0, 1)))
+        t.bias.copy_(torch.tensor(np.asarray(params["params"]["bias"])))
+    tx = torch.tensor(np.asarray(x).transpose(0, 3, 1, 2), requires_grad=True)
+    ty = t(tx)
+    ty.backward(torch.tensor(np.asarray(c).transpose(0, 3, 1, 2)))
+    assert_close(y, ty.detach().numpy().transpose(0, 2, 3, 1))
+    assert_close(dx, tx.grad.numpy().transpose(0, 2, 3, 1))
+    assert_close(dparams["params"]["kernel"], t.weight.grad.numpy().transpose(2, 3, 1, 0))
+    assert_close(dparams["params"]["bias"], t.bias.grad.numpy())
+
+
+def test_tap_weight_grad_matches_direct_sum():
+    """dW[a, b] = sum_{n,i,j} xpad[n, s i + a, s j + b]^T g[n, i, j], summed in numpy."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 4, 3, 5)).astype(np.float32)
+    pads, strides = ((1, 2), (0, 1)), (2, 2)
+    xp = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0))).astype(np.float64)
+    want = np.zeros((3, 3, 3, 5))
+    for a in range(3):
+        for b in range(3):
+            for i in range(4):
+                for j in range(3):
+                    want[a, b] += xp[:, 2 * i + a, 2 * j + b].T @ g[:, i, j].astype(np.float64)
+    assert_close(tap_weight_grad(jnp.asarray(x), jnp.asarray(g), (3, 3), strides, pads), want)
+
+
+def test_spectral_norm_wrapped_fast_conv_matches_stock():
+    kx, kp, kc = jax.random.split(jax.random.key(4), 3)
+    x = jax.random.normal(kx, (3, 8, 8, 2))
+    c = jax.random.normal(kc, (3, 4, 4, 5))
+
+    class Net(nn.Module):
+        fast: bool
+
+        @nn.compact
+        def __call__(self, x, train):
+            layer = layers.conv(5, (4, 4), strides=2, padding=((1, 1), (1, 1)), fast=self.fast, name="c")
+            return layers.maybe_sn(layer, x, enabled=True, train=train)
+
+    stock, fast = Net(False), Net(True)
+    v = stock.init(kp, x, False)
+    assert_close(fast.init(kp, x, False), v, rtol=0)
+
+    def loss(net):
+        def f(params, x):
+            y, upd = net.apply({**v, "params": params}, x, True, mutable=["batch_stats"])
+            return jnp.sum(y * c), upd
+        return jax.jit(jax.value_and_grad(f, argnums=(0, 1), has_aux=True))
+
+    assert_close(loss(fast)(v["params"], x), loss(stock)(v["params"], x))
+
+
+def test_fast_layers_reject_what_they_do_not_compute():
+    x = jnp.ones((1, 4, 4, 2))
+    with pytest.raises(ModelConfigError, match="4x4, stride-2"):
+        FastConvTranspose(3, kernel_size=(3, 3)).init(jax.random.key(0), x)
+    with pytest.raises(ModelConfigError, match="CIRCULAR"):
+        FastConv(3, (3, 3), padding="CIRCULAR").init(jax.random.key(0), x)
+    with pytest.raises(ModelConfigError, match="method"):
+        FastConvTranspose(3, method="fft").init(jax.random.key(0), x)
+
+
+def test_conv2d_forward_is_lax_conv():
+    x = jax.random.normal(jax.random.key(5), (2, 6, 6, 3))
+    w = jax.random.normal(jax.random.key(6), (3, 3, 3, 4))
+    want = jax.lax.conv_general_dilated(x, w, (1, 1), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_array_equal(conv2d(x, w, (1, 1), ((1, 1), (1, 1))), want)
+
+
+def test_conditional_batch_norm_matches_formula():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3, 3, 2)).astype(np.float32) * 3 + 1
+    labels = np.array([0, 2, 2, 1])
+    bn = layers.ConditionalBatchNorm(num_classes=3)
+    v = bn.init(jax.random.key(0), x, labels, train=False)
+    gamma = rng.standard_normal((3, 2)).astype(np.float32)
+    beta = rng.standard_normal((3, 2)).astype(np.float32)
+    params = {"gamma": {"embedding": gamma}, "beta": {"embedding": beta}}
+    y, upd = bn.apply({"params": params, "batch_stats": v["batch_stats"]}, x, labels, train=True,
+                      mutable=["batch_stats"])
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    want = (x - mean) / np.sqrt(var + 1e-5) * gamma[labels][:, None, None] + beta[labels][:, None, None]
+    assert_close(y, want)
+    assert_close(upd["batch_stats"]["bn"]["mean"], 0.1 * mean)  # momentum 0.9 from zeros
+    # Evaluation uses the running statistics: each example on its own gives the same output.
+    y0 = bn.apply({"params": params, **upd}, x[:1], labels[:1], train=False)
+    y_all = bn.apply({"params": params, **upd}, x, labels, train=False)
+    assert_close(y0, y_all[:1])
+    with pytest.raises(ModelConfigError, match="needs int labels"):
+        bn.apply({"params": params, **upd}, x, None, train=False)
+
+
+def test_pooling_and_upsampling_helpers():
+    x = jax.random.normal(jax.random.key(7), (2, 6, 4, 3))
+    assert_close(layers.avg_pool_2x2(x), nn.avg_pool(x, (2, 2), strides=(2, 2)))
+    np.testing.assert_array_equal(layers.upsample_2x(x), jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+
+
+def test_projection_is_inner_product_with_class_embedding():
+    h = jax.random.normal(jax.random.key(8), (3, 2, 2, 5))
+    labels = jnp.array([1, 0, 1])
+
+    class Proj(nn.Module):
+        @nn.compact
+        def __call__(self, h, labels):
+            return layers.projection(h, labels, num_classes=2, spectral_norm=False, train=False)
+
+    out, v = Proj().init_with_output(jax.random.key(9), h, labels)
+    e = np.asarray(v["params"]["embed"]["embedding"])[np.asarray(labels)]
+    assert out.shape == (3, 2, 2)
+    assert_close(out, np.einsum("bijf,bf->bij", np.asarray(h), e))
