@@ -6,10 +6,13 @@ Layout under the workdir::
     checkpoints/<step>/      the last ``keep`` checkpoints: state + meta.json
     best/<step>/             the checkpoint with the best evaluation metric so far
 
-Orbax writes each checkpoint into a temporary directory and renames it when it
-is complete, so a process killed mid-write leaves the previous checkpoints
-intact and the half-written one is ignored on restart. Restores go against an
-abstract target tree: without one, optax's named tuples come back as lists.
+Orbax writes each checkpoint into a temporary directory
+(``<step>.orbax-checkpoint-tmp-*``) and renames it when it is complete, so a
+process killed mid-write leaves the previous checkpoints intact; the next start
+ignores the half-written directory and deletes it. On several hosts every
+process calls :meth:`Checkpointer.save` and Orbax writes collectively (each
+replicated array once). Restores go against an abstract target tree: without
+one, optax's named tuples come back as lists.
 """
 
 from __future__ import annotations
@@ -67,8 +70,11 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
                 + "; ".join(diffs) + "). Resume it with its own config, or pass a new --workdir.")
         return
     if jax.process_index() == 0:
-        with open(path, "w") as f:
+        # Written whole or not at all: other hosts may be reading it right now.
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
             f.write(config.to_json_best_effort(indent=2))
+        os.replace(tmp, path)
 
 
 def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
@@ -87,11 +93,13 @@ class Checkpointer:
         self.workdir = os.path.abspath(workdir)
         self._latest = ocp.CheckpointManager(
             os.path.join(self.workdir, "checkpoints"),
-            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                cleanup_tmp_directories=True),
             item_names=("state", "meta"))
         self._best = ocp.CheckpointManager(
             os.path.join(self.workdir, "best"),
-            options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+            options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True,
+                                                cleanup_tmp_directories=True),
             item_names=("state", "meta"))
 
     def latest_step(self) -> int | None:

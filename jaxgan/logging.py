@@ -3,10 +3,17 @@
 TensorBoard files are written with tensorboardX, so no TensorFlow is needed.
 Only process 0 writes; the other hosts of a multi-host run get a logger that
 does nothing, so callers never branch on the process index.
+
+A run resumed at step ``s`` (after a crash or a preemption) redoes the steps
+after its checkpoint, so the logger first drops what the previous run logged
+past ``s``: records of the JSONL files (and a line cut short by a kill), and
+TensorBoard events (tensorboardX's ``purge_step``). The logs then read as one
+uninterrupted run.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -24,10 +31,35 @@ def _plain(value: Any) -> Any:
     return value.item() if value.ndim == 0 else value.tolist()
 
 
+def drop_records_after(path: str, step: int) -> int:
+    """Removes the records of a JSONL log with ``"step" > step``, and unreadable lines.
+
+    Rewrites the file atomically, only if something goes; returns how many lines went.
+    """
+    if not os.path.isfile(path):
+        return 0
+    with open(path) as f:
+        lines = f.readlines()
+    keep = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # A line cut short by a kill.
+            continue
+        if isinstance(record, dict) and int(record.get("step", 0)) <= step:
+            keep.append(line if line.endswith("\n") else line + "\n")
+    if keep != lines:
+        tmp = f"{path}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            f.writelines(keep)
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
+
+
 class RunLogger:
     """Appends scalars to ``WORKDIR/metrics.jsonl`` and TensorBoard; writes sample grids."""
 
-    def __init__(self, workdir: str, *, enabled: bool = True):
+    def __init__(self, workdir: str, *, enabled: bool = True, resume_step: int | None = None):
         self.enabled = enabled
         self.workdir = workdir
         self._tb = None
@@ -35,7 +67,15 @@ class RunLogger:
             os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
             from tensorboardX import SummaryWriter  # Imported lazily: only process 0 needs it.
 
-            self._tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+            tb_dir = os.path.join(workdir, "tensorboard")
+            purge = None
+            if resume_step is not None:
+                for path in [os.path.join(workdir, "metrics.jsonl"),
+                             *glob.glob(os.path.join(workdir, "metric-*.jsonl"))]:
+                    drop_records_after(path, resume_step)
+                if glob.glob(os.path.join(tb_dir, "events.*")):
+                    purge = resume_step + 1
+            self._tb = SummaryWriter(tb_dir, purge_step=purge)
             self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", buffering=1)
 
     def scalars(self, step: int, values: Mapping[str, Any], *, file: str = "metrics.jsonl") -> None:

@@ -9,10 +9,13 @@ own slice of the data and contributes it to one global ``jax.Array``.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from typing import Any, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
@@ -62,38 +65,120 @@ def replicate(mesh: Mesh, tree: Any) -> Any:
     return jax.device_put(tree, replicated(mesh))
 
 
-def initialize_distributed() -> bool:
-    """Starts ``jax.distributed`` when the launch environment asks for a multi-process run.
+class DistributedError(RuntimeError):
+    """A multi-process start-up that cannot work; the message says what to set."""
 
-    Three cases, checked in order; returns whether it initialised:
-      * ``JAXGAN_COORDINATOR_ADDRESS``, ``JAXGAN_NUM_PROCESSES`` and ``JAXGAN_PROCESS_ID`` set
-        explicitly (any cluster, and the 2-process CPU run of ``launch/local_multiprocess.sh``);
-      * a SLURM job step with more than one task (``SLURM_NTASKS`` > 1): JAX reads SLURM's
-        variables itself;
-      * a multi-host Cloud TPU slice (``TPU_WORKER_HOSTNAMES`` lists several hosts): JAX reads
-        the TPU metadata itself.
-    A single-process run does nothing. Calling it twice is harmless.
+
+def _int_setting(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DistributedError(f"{name}={value!r} must be an integer.") from None
+
+
+def initialize_distributed(coordinator_address: str | None = None,
+                           num_processes: int | None = None,
+                           process_id: int | None = None) -> bool:
+    """Starts ``jax.distributed`` when the launch asks for a multi-process run.
+
+    Checked in order; returns whether ``jax.distributed`` is running afterwards:
+
+    * the arguments (the train command's ``--coordinator_address``,
+      ``--num_processes``, ``--process_id``), or else the environment variables
+      ``JAXGAN_COORDINATOR_ADDRESS``, ``JAXGAN_NUM_PROCESSES``, ``JAXGAN_PROCESS_ID``:
+      any cluster, and the 2-process CPU run of ``launch/local_multiprocess.sh``;
+    * ``JAXGAN_DISTRIBUTED=1``: ``jax.distributed.initialize()`` without arguments,
+      which finds a Cloud TPU pod slice, a SLURM job step, Open MPI or Kubernetes
+      itself (``launch/tpu_pod.sh`` sets it);
+    * a SLURM job step of more than one task (``srun`` sets ``SLURM_NTASKS`` > 1 and
+      ``SLURM_PROCID``): JAX reads SLURM's variables;
+    * a multi-host TPU slice that lists its hosts in ``TPU_WORKER_HOSTNAMES`` (GKE).
+
+    A single-process run does nothing. It must run before any JAX computation;
+    calling it again is harmless.
+
+    Raises:
+      DistributedError: half of the explicit settings, or numbers out of range.
     """
-    import os
-
     if jax.distributed.is_initialized():
         return True
     env = os.environ
-    if env.get("JAXGAN_COORDINATOR_ADDRESS"):
-        try:
-            num = int(env["JAXGAN_NUM_PROCESSES"])
-            pid = int(env["JAXGAN_PROCESS_ID"])
-        except (KeyError, ValueError):
-            raise ValueError(
-                "JAXGAN_COORDINATOR_ADDRESS is set, so JAXGAN_NUM_PROCESSES and JAXGAN_PROCESS_ID "
-                "must be set to integers too (e.g. 2 and 0..1).") from None
-        jax.distributed.initialize(coordinator_address=env["JAXGAN_COORDINATOR_ADDRESS"],
-                                   num_processes=num, process_id=pid)
+    address = coordinator_address or env.get("JAXGAN_COORDINATOR_ADDRESS") or None
+    num = num_processes if num_processes is not None else env.get("JAXGAN_NUM_PROCESSES")
+    pid = process_id if process_id is not None else env.get("JAXGAN_PROCESS_ID")
+    if address or num is not None or pid is not None:
+        if not (address and num is not None and pid is not None):
+            raise DistributedError(
+                "A multi-process run needs all three of the coordinator address, the number of "
+                "processes and this process's id (flags --coordinator_address=HOST:PORT "
+                "--num_processes=N --process_id=I, or JAXGAN_COORDINATOR_ADDRESS, "
+                "JAXGAN_NUM_PROCESSES, JAXGAN_PROCESS_ID); got address="
+                f"{address!r}, num_processes={num!r}, process_id={pid!r}.")
+        num = _int_setting(num, "num_processes")
+        pid = _int_setting(pid, "process_id")
+        if num < 1 or not 0 <= pid < num:
+            raise DistributedError(f"process_id={pid} must be in [0, num_processes={num}).")
+        if ":" not in address:
+            raise DistributedError(f"coordinator address {address!r} must be HOST:PORT, the "
+                                   "address of process 0 and a free port (e.g. 10.0.0.2:8476).")
+        _start(address, num, pid)
         return True
-    if int(env.get("SLURM_NTASKS", "1")) > 1:
-        jax.distributed.initialize()
+    if env.get("JAXGAN_DISTRIBUTED", "").lower() in ("1", "true", "yes"):
+        _start()
+        return True
+    if int(env.get("SLURM_NTASKS", "1") or 1) > 1 and "SLURM_PROCID" in env:
+        _start()
         return True
     if len([h for h in env.get("TPU_WORKER_HOSTNAMES", "").split(",") if h]) > 1:
-        jax.distributed.initialize()
+        _start()
         return True
     return False
+
+
+def _start(address: str | None = None, num: int | None = None, pid: int | None = None) -> None:
+    try:
+        jax.distributed.initialize(coordinator_address=address, num_processes=num,
+                                   process_id=pid)
+    except (RuntimeError, ValueError) as e:  # XlaRuntimeError is a RuntimeError.
+        where = f"the coordinator at {address}" if address else "the cluster JAX detected"
+        raise DistributedError(
+            f"jax.distributed.initialize could not join {where} ({str(e).splitlines()[0]}). "
+            "Start every process with the same coordinator address and process count, each "
+            "with its own process id, and check that process 0's host and port are reachable."
+        ) from e
+
+
+def tree_digest(tree: Any) -> str:
+    """sha256 over the dtypes, shapes and bytes of a pytree's leaves, in tree order.
+
+    The leaves may be fully replicated global arrays: every host holds them whole.
+    """
+    h = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        a = np.ascontiguousarray(np.asarray(jax.device_get(leaf)))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def check_same_on_all_hosts(tree: Any, what: str) -> str:
+    """Returns :func:`tree_digest` of a replicated pytree after checking every host holds the same.
+
+    Orbax writes a replicated array from one host only, so hosts that drifted apart
+    (a host-dependent computation, different library versions) would otherwise
+    go unnoticed; this compares the bytes, not a tolerance.
+
+    Raises:
+      RuntimeError: naming the hosts whose copy differs from process 0's.
+    """
+    digest = tree_digest(tree)
+    if jax.process_count() == 1:
+        return digest
+    mine = np.frombuffer(bytes.fromhex(digest), np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(mine))
+    differ = [i for i in range(every.shape[0]) if not np.array_equal(every[i], every[0])]
+    if differ:
+        raise RuntimeError(
+            f"The {what} differs between hosts: processes {differ} disagree with process 0. "
+            "Every host must run the same code, library versions and config.")
+    return digest

@@ -4,6 +4,15 @@ Override any field with ``--config.section.field=value`` (e.g.
 ``--config.train.batch_size=128``). Running again with the same ``--workdir``
 resumes from its latest checkpoint. Without ``--workdir`` the run goes to
 ``runs/<config name>``.
+
+On several hosts the same command runs on every host (one process per host);
+see docs/multihost.md and launch/. ``--coordinator_address``,
+``--num_processes`` and ``--process_id`` start ``jax.distributed`` by hand;
+SLURM, Cloud TPU pods and the ``JAXGAN_*`` variables of
+:func:`jaxgan.parallel.initialize_distributed` need no flag. SIGTERM saves a
+checkpoint and exits with status 0. A user mistake prints one line,
+``jaxgan.train: error: ...``, and exits with status 1 (``--verbosity=1`` adds
+the traceback).
 """
 
 from __future__ import annotations
@@ -11,13 +20,19 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "An experiment file in configs/ (defines get_config()).", lock_config=True)
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Where checkpoints, logs and samples go; default runs/<config name>.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Multi-process runs: HOST:PORT of process 0's coordinator.")
+_NUM_PROCESSES = flags.DEFINE_integer(
+    "num_processes", None, "Multi-process runs: the number of processes (one per host).")
+_PROCESS_ID = flags.DEFINE_integer(
+    "process_id", None, "Multi-process runs: this process's index in [0, num_processes).")
 
 
 def default_workdir(config_path: str) -> str:
@@ -28,23 +43,29 @@ def default_workdir(config_path: str) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from jaxgan import trainer  # Imported after flag parsing: keeps --help fast.
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
+    from jaxgan import parallel, trainer  # Imported after flag parsing: keeps --help fast.
     from jaxgan.checkpoint import CheckpointError
     from jaxgan.config import ConfigError
+    from jaxgan.data import MissingDependencyError
 
     workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
-    config = _CONFIG.value
-    run = trainer.run
-    if "sgan" in config:  # A Stacked GAN experiment: its own stack-by-stack schedule.
-        from jaxgan.sgan import trainer as sgan_trainer
-
-        run = sgan_trainer.run
     try:
+        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
+                                        _PROCESS_ID.value)
+        config = _CONFIG.value
+        run = trainer.run
+        if "sgan" in config:  # A Stacked GAN experiment: its own stack-by-stack schedule.
+            from jaxgan.sgan import trainer as sgan_trainer
+
+            run = sgan_trainer.run
         run(config, workdir)
-    except (ConfigError, CheckpointError, trainer.TrainingError, FileNotFoundError,
-            ValueError) as e:
+    except (ConfigError, CheckpointError, trainer.TrainingError, parallel.DistributedError,
+            MissingDependencyError, FileNotFoundError, ValueError) as e:
         # A user mistake or a stopped run: one clear line, no traceback.
-        print(f"jaxgan.train: error: {e}", file=sys.stderr)
+        logging.debug("Traceback of the error below:", exc_info=True)
+        print(f"jaxgan.train: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)
 
 
