@@ -1,0 +1,274 @@
+"""Generators and critics: shapes, ranges, conditioning, collections, errors, fast == stock."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxgan import models
+from jaxgan.models import ARCHS, ModelConfigError, UnknownArchError, build_models, dcgan, resnet
+
+B = 3
+
+
+def model_cfg(**kw):
+    base = dict(arch="dcgan", z_dim=8, g_width=4, d_width=4, critic_map=1, spectral_norm=False,
+                fast_cpu_layers=True)
+    return ml_collections.ConfigDict({**base, **kw})
+
+
+def data_cfg(**kw):
+    return ml_collections.ConfigDict({**dict(image_size=32, channels=1, num_classes=0), **kw})
+
+
+def tiny_pair(arch, image_size, channels=1, critic_map=1, num_classes=0, fast_cpu_layers=True,
+              spectral_norm=False):
+    t = ARCHS[arch].TINY
+    common = dict(image_size=image_size, channels=channels, num_classes=num_classes,
+                  fast_cpu_layers=fast_cpu_layers)
+    g = ARCHS[arch].Generator(**common, **t["generator"])
+    d = ARCHS[arch].Critic(**common, critic_map=critic_map, spectral_norm=spectral_norm, **t["critic"])
+    return g, d
+
+
+def fake_variables(module, seed, *args, **kwargs):
+    """Variables of the module's init shapes drawn with numpy: no initializer is compiled.
+
+    Weights ~ N(0, 1 / fan_in), running variances and sigmas 1, means 0, power-iteration
+    vectors N(0, 1), conditional batch-norm scales 1 + N(0, 0.5^2) so classes differ.
+    """
+    rng = np.random.default_rng(seed)
+    shapes = jax.eval_shape(functools.partial(module.init, **kwargs), jax.random.key(0), *args)
+
+    def fill(path, s):
+        key = jax.tree_util.keystr(path)
+        if key.endswith("['var']") or key.endswith("['sigma']"):
+            return jnp.ones(s.shape, s.dtype)
+        if key.endswith("['mean']") or key.endswith("['bias']"):
+            return jnp.zeros(s.shape, s.dtype)
+        if "['gamma']" in key:
+            return jnp.asarray(1 + 0.5 * rng.standard_normal(s.shape), s.dtype)
+        fan_in = int(np.prod(s.shape[:-1])) if len(s.shape) > 1 and "['u']" not in key else 1
+        return jnp.asarray(rng.standard_normal(s.shape) / np.sqrt(fan_in), s.dtype)
+
+    return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _run(g, d, gv, dv, z, labels):
+    """Both models in eval mode in one compiled program, and the critic per single example."""
+    x = g.apply(gv, z, labels, train=False)
+    scores, feats = d.apply(dv, x, labels, train=False, return_features=True)
+    # Scoring each example on its own must agree: no coupling across the batch in the critic.
+    one = lambda xi, yi: d.apply(dv, xi[None], None if yi is None else yi[None], train=False)[0]
+    alone = jax.vmap(one)(x, labels) if labels is not None else jax.vmap(lambda xi: one(xi, None))(x)
+    return x, scores, feats, alone
+
+
+def run_pair(g, d, z, labels=None):
+    gv = fake_variables(g, 0, z, labels, train=False)
+    x_shape = jax.ShapeDtypeStruct((z.shape[0], d.image_size, d.image_size, d.channels), jnp.float32)
+    dv = fake_variables(d, 1, x_shape, labels, train=False)
+    return _run(g, d, gv, dv, z, labels)
+
+
+CASES = [(arch, size, n) for arch, mod in ARCHS.items() for size in mod.SUPPORTED_IMAGE_SIZES
+         for n in mod.SUPPORTED_CRITIC_MAPS[size]]
+
+
+@pytest.mark.parametrize("arch,size,n", CASES)
+def test_shapes_ranges_and_independence(arch, size, n):
+    channels = 3 if size != 32 else 1
+    g, d = tiny_pair(arch, size, channels, critic_map=n)
+    z = jax.random.normal(jax.random.key(1), (B, g.z_dim)) * 3.0
+    x, scores, feats, alone = run_pair(g, d, z)
+    assert x.shape == (B, size, size, channels) and x.dtype == jnp.float32
+    assert float(jnp.max(jnp.abs(x))) <= 1.0 and float(jnp.std(x)) > 0
+    assert scores.shape == (B, n, n) and scores.dtype == jnp.float32
+    assert feats.ndim == 2 and feats.shape[0] == B
+    assert bool(jnp.all(jnp.isfinite(scores)))
+    np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_conditional_models_use_labels(arch):
+    g, d = tiny_pair(arch, 32, 1, num_classes=5, critic_map=4)
+    z = jnp.tile(jax.random.normal(jax.random.key(2), (1, g.z_dim)), (B, 1))  # one z, three labels
+    labels = jnp.array([0, 3, 4], jnp.int32)
+    x, scores, _, alone = run_pair(g, d, z, labels)
+    assert x.shape == (B, 32, 32, 1) and scores.shape == (B, 4, 4)
+    assert float(jnp.abs(x[0] - x[1]).max()) > 0  # same z, other class: another image
+    np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ModelConfigError, match="needs int labels"):
+        jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0), z)
+
+
+def test_projection_term_of_conditional_critic():
+    """Two labels on one image differ by exactly <e_a - e_b, h> (projection discriminator)."""
+    d = dcgan.Critic(32, 1, 4, critic_map=1, num_classes=3)
+    x = jnp.tile(jax.random.normal(jax.random.key(3), (1, 32, 32, 1)), (2, 1, 1, 1))
+    labels = jnp.array([0, 2], jnp.int32)
+    v = fake_variables(d, 2, x, labels, train=False)
+    scores, feats = jax.jit(functools.partial(d.apply, train=False, return_features=True))(v, x, labels)
+    e = v["params"]["embed"]["embedding"]
+    assert feats.shape == (2, 4 * 4 * 16)  # the flattened 4x4 map the score layer reads
+    np.testing.assert_allclose(scores[0, 0, 0] - scores[1, 0, 0], jnp.dot(e[0] - e[2], feats[0]),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_spectral_norm_vectors_move_only_in_train_mode(arch):
+    _, d = tiny_pair(arch, 32, 1, spectral_norm=True)
+    x = jax.random.normal(jax.random.key(4), (B, 32, 32, 1))
+    v = fake_variables(d, 3, x, train=False)
+
+    @jax.jit
+    def run(v):
+        _, eval_upd = d.apply(v, x, train=False, mutable=["batch_stats"])
+        _, train_upd = d.apply(v, x, train=True, mutable=["batch_stats"])
+        return eval_upd, train_upd
+
+    eval_upd, train_upd = run(v)
+    assert jax.tree.leaves(v["batch_stats"])  # u and sigma exist for every layer
+    for a, b in zip(jax.tree.leaves(eval_upd), jax.tree.leaves(v["batch_stats"])):
+        np.testing.assert_array_equal(a, b)
+    moved = [not np.array_equal(a, b) for a, b in
+             zip(jax.tree.leaves(train_upd), jax.tree.leaves(v["batch_stats"]))]
+    assert all(moved)
+    # sigma is the power-iteration estimate of each kernel's largest singular value.
+    for path, sigma in jax.tree_util.tree_leaves_with_path(train_upd):
+        if "sigma" in jax.tree_util.keystr(path):
+            assert float(sigma) > 0
+
+
+def test_generator_batch_stats_train_versus_eval():
+    g = dcgan.Generator(32, 1, 4, 8)
+    z = jax.random.normal(jax.random.key(5), (4, 8))
+    v = fake_variables(g, 4, z, train=False)
+
+    @jax.jit
+    def run(v):
+        x_train, upd = g.apply(v, z, train=True, mutable=["batch_stats"])
+        x_train_half, _ = g.apply(v, z[:2], train=True, mutable=["batch_stats"])
+        v2 = {**v, **upd}
+        return upd, x_train, x_train_half, g.apply(v2, z, train=False), g.apply(v2, z[:2], train=False)
+
+    upd, x_train, x_train_half, x_eval, x_eval_half = run(v)
+    assert set(v) == {"params", "batch_stats"}
+    for new, old in zip(jax.tree.leaves(upd["batch_stats"]), jax.tree.leaves(v["batch_stats"])):
+        assert float(jnp.abs(new - old).max()) > 0  # running means and variances move
+    # Training mode normalizes with the batch's statistics, evaluation with the running ones.
+    assert float(jnp.abs(x_train_half - x_train[:2]).max()) > 1e-4
+    np.testing.assert_allclose(x_eval_half, x_eval[:2], rtol=1e-5, atol=1e-6)
+
+
+def test_synchronised_batch_norm_over_a_mapped_axis():
+    """bn_axis_name (set by the trainer) makes per-replica batch norm use the global batch."""
+    g = dcgan.Generator(32, 1, 4, 8)
+    z = jax.random.normal(jax.random.key(6), (4, 8))
+    gs = g.clone(bn_axis_name="data")
+    v = fake_variables(g, 5, z, train=False)
+
+    @jax.jit
+    def run(v):
+        whole, _ = g.apply(v, z, train=True, mutable=["batch_stats"])
+        split, _ = jax.vmap(lambda zz: gs.apply(v, zz, train=True, mutable=["batch_stats"]),
+                            axis_name="data")(z.reshape(2, 2, 8))
+        return whole, split.reshape(whole.shape)
+
+    whole, split = run(v)
+    np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_fast_layers_do_not_change_params_values_or_gradients(arch):
+    """Same variable tree either way (checkpoints interchangeable), same values and gradients,
+    the critic's input gradient differentiated again as in gradient penalties."""
+    kw = dict(critic_map=4, num_classes=2)
+    g_slow, d_slow = tiny_pair(arch, 32, 1, fast_cpu_layers=False, **kw)
+    g_fast, d_fast = tiny_pair(arch, 32, 1, fast_cpu_layers=True, **kw)
+    z = jax.random.normal(jax.random.key(7), (2, g_slow.z_dim))
+    labels = jnp.array([1, 0], jnp.int32)
+    x_shape = jax.ShapeDtypeStruct((2, 32, 32, 1), jnp.float32)
+    gv, dv = fake_variables(g_slow, 6, z, labels, train=False), fake_variables(d_slow, 7, x_shape, labels,
+                                                                               train=False)
+    for slow, fast, args in ((g_slow, g_fast, (z, labels)), (d_slow, d_fast, (x_shape, labels))):
+        assert (jax.eval_shape(functools.partial(fast.init, train=False), jax.random.key(0), *args)
+                == jax.eval_shape(functools.partial(slow.init, train=False), jax.random.key(0), *args))
+
+    def everything(g, d, gv, dv):
+        def loss(gp, dp):
+            x, _ = g.apply({**gv, "params": gp}, z, labels, train=True, mutable=["batch_stats"])
+            s = d.apply({**dv, "params": dp}, x, labels, train=False)
+            gx = jax.grad(lambda x: jnp.sum(d.apply({**dv, "params": dp}, x, labels, train=False)))(x)
+            return jnp.mean(s) + jnp.mean(gx ** 2)
+
+        return jax.value_and_grad(loss, argnums=(0, 1))(gv["params"], dv["params"])
+
+    slow = jax.jit(lambda gv, dv: everything(g_slow, d_slow, gv, dv))(gv, dv)
+    fast = jax.jit(lambda gv, dv: everything(g_fast, d_fast, gv, dv))(gv, dv)
+    assert jax.tree.structure(slow) == jax.tree.structure(fast)
+    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(slow)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(jnp.abs(b).max())))
+
+
+def test_build_models_from_config():
+    g, d = build_models(model_cfg(critic_map=8, spectral_norm=True),
+                        data_cfg(image_size=64, channels=3, num_classes=10))
+    assert isinstance(g, dcgan.Generator) and isinstance(d, dcgan.Critic)
+    assert (g.image_size, g.channels, g.width, g.z_dim, g.num_classes, g.fast_cpu_layers) == (
+        64, 3, 4, 8, 10, True)
+    assert (d.critic_map, d.spectral_norm, d.width, d.num_classes) == (8, True, 4, 10)
+    g, d = build_models(model_cfg(arch="resnet", g_width=2, d_width=3), data_cfg(image_size=48))
+    assert isinstance(g, resnet.Generator) and d.spectral_norm and d.width == 3
+
+
+@pytest.mark.parametrize("model_kw,data_kw,match", [
+    (dict(), dict(image_size=28), r"dcgan takes image sizes \(32, 64\), not 28"),
+    (dict(critic_map=2), dict(), r"critic maps \(1, 4, 8\), not 2"),
+    (dict(arch="resnet", critic_map=4), dict(image_size=48), r"critic maps \(1,\), not 4"),
+    (dict(arch="resnet", critic_map=8), dict(), r"critic maps \(1, 4\), not 8"),
+    (dict(arch="resnet"), dict(image_size=128), r"resnet takes image sizes \(32, 48, 64\)"),
+    (dict(g_width=0), dict(), r"model.g_width must be an integer >= 1"),
+    (dict(), dict(num_classes=-1), r"data.num_classes must be an integer >= 0"),
+])
+def test_config_errors_are_clear_and_early(model_kw, data_kw, match):
+    with pytest.raises(ModelConfigError, match=match):
+        models.check_config(model_cfg(**model_kw), data_cfg(**data_kw))
+    with pytest.raises(ModelConfigError, match=match):
+        build_models(model_cfg(**model_kw), data_cfg(**data_kw))
+
+
+def test_unknown_arch_names_the_choices():
+    with pytest.raises(UnknownArchError, match=r"unknown model.arch 'stylegan'.*dcgan, resnet") as e:
+        models.get_arch("stylegan")
+    assert isinstance(e.value, ValueError)
+    with pytest.raises(UnknownArchError):
+        build_models(model_cfg(arch="stylegan"), data_cfg())
+    assert models.get_arch("resnet") is resnet
+
+
+def test_wrong_inputs_fail_with_the_fix():
+    g, d = tiny_pair("dcgan", 32, 1)
+    with pytest.raises(ModelConfigError, match=r"images \[B, 32, 32, 1\], got \(2, 28, 28, 1\)"):
+        jax.eval_shape(functools.partial(d.init, train=False), jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+    with pytest.raises(ModelConfigError, match=r"z of shape \[B, 8\]"):
+        jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0), jnp.zeros((2, 7)))
+
+
+def test_dcgan_layer_plan_and_layer_norm_option():
+    assert dcgan.generator_channels(32, 64) == [256, 128, 64]
+    assert dcgan.generator_channels(64, 64) == [512, 256, 128, 64]
+    assert dcgan.critic_channels(32, 64, 1) == [64, 128, 256]
+    assert dcgan.critic_channels(32, 64, 8) == [64, 128]
+    assert dcgan.critic_channels(64, 64, 4) == [64, 128, 256, 512]
+    assert dcgan.critic_channels(64, 64, 8) == [64, 128, 256]
+    d = dcgan.Critic(32, 1, 4, critic_map=8, norm="layer")
+    x = jnp.zeros((2, 32, 32, 1))
+    shapes = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), x, train=False))
+    assert shapes[0].shape == (2, 8, 8) and "ln1" in shapes[1]["params"]
+    kernels = {k: v["kernel"].shape for k, v in shapes[1]["params"].items() if "kernel" in v}
+    assert kernels == {"down0": (4, 4, 1, 4), "down1": (4, 4, 4, 8), "score": (1, 1, 8, 1)}
