@@ -17,15 +17,22 @@ one, optax's named tuples come back as lists.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import logging
 import os
+import sys
 from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from jaxgan import parallel
 from jaxgan.state import GANState
+
+FINGERPRINT_KEY = "state_fingerprint"  # In each checkpoint's meta; checked on restore.
 
 # Fields that change the shapes or meaning of the saved parameters: resuming a
 # workdir whose config differs in one of these cannot work.
@@ -48,13 +55,20 @@ def _get(config, dotted: str):
     return node
 
 
-def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Raises if ``workdir`` holds a run whose config is structurally different.
+def has_checkpoint(workdir: str) -> bool:
+    """Whether ``workdir/checkpoints`` holds a complete (renamed, not temporary) checkpoint."""
+    directory = os.path.join(workdir, "checkpoints")
+    return os.path.isdir(directory) and any(n.isdigit() for n in os.listdir(directory))
 
-    Writes ``config.json`` for a new run. Both happen before any compute.
+
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Raises if ``workdir`` holds checkpoints of a run whose config is structurally different.
+
+    Otherwise writes ``config.json`` (a run that stopped before its first
+    checkpoint left nothing to be compatible with). Both happen before any compute.
     """
     path = os.path.join(workdir, "config.json")
-    if os.path.exists(path):
+    if os.path.exists(path) and has_checkpoint(workdir):
         with open(path) as f:
             try:
                 saved = ml_collections.ConfigDict(json.load(f))
@@ -86,6 +100,27 @@ def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
+@contextlib.contextmanager
+def _quiet_abandoned_reads():
+    """Logs, instead of printing, the errors of array reads abandoned after the first failure.
+
+    Orbax reads the arrays concurrently; when one read fails on a damaged file the
+    others' errors surface as "Exception ignored in <coroutine>" tracebacks. The
+    first error is reported; the rest go to the debug log.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        logging.debug("Abandoned checkpoint read: %s", unraisable.exc_value)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        gc.collect()  # Finalise the abandoned reads while the hook is in place.
+        sys.unraisablehook = previous
+
+
 class Checkpointer:
     """Saves and restores GANState with the run's metadata (data position, best metric)."""
 
@@ -106,7 +141,13 @@ class Checkpointer:
         return self._latest.latest_step()
 
     def save(self, step: int, state: GANState, meta: dict[str, Any], *, best: bool = False) -> None:
-        """Saves ``state`` at ``step`` (and as the best one if ``best``); blocks until written."""
+        """Saves ``state`` at ``step`` (and as the best one if ``best``); blocks until written.
+
+        ``meta`` gets the state's fingerprint (:func:`jaxgan.parallel.tree_digest`),
+        which :meth:`restore` checks: Orbax's array files carry no checksum, so a
+        flipped byte would otherwise come back as a silently different state.
+        """
+        meta = {**meta, FINGERPRINT_KEY: parallel.tree_digest(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                                   meta=ocp.args.JsonSave(meta))
         self._latest.save(step, args=args, force=True)
@@ -128,17 +169,26 @@ class Checkpointer:
             where = "best/" if best else "checkpoints/"
             raise CheckpointError(f"No checkpoint in {os.path.join(self.workdir, where)}. "
                                   "Train first, or pass the --workdir of a run that saved one.")
+        step_dir = os.path.join(str(manager.directory), str(step))
+        fix = ("Move that directory aside to resume from the previous checkpoint, or start a "
+               "new run with another --workdir.")
         try:
-            restored = manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+            with _quiet_abandoned_reads():
+                restored = manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
         except Exception as e:  # Orbax raises many types for damaged files.
-            step_dir = os.path.join(manager.directory, str(step))
+            first = (str(e).splitlines() or [""])[0].split(" See full TensorStore")[0]
+            first = first[:200].rstrip(". ")
             raise CheckpointError(
-                f"The checkpoint {step_dir} cannot be read ({type(e).__name__}: "
-                f"{str(e).splitlines()[0] if str(e) else ''}). It is damaged or was written by an "
-                f"incompatible config. Move that directory aside to resume from the previous "
-                f"checkpoint, or start a new run with another --workdir.") from e
-        return restored["state"], dict(restored["meta"] or {})
+                f"The checkpoint {step_dir} cannot be read ({type(e).__name__}: {first}). It is "
+                f"damaged or was written by an incompatible config. {fix}") from e
+        meta = dict(restored["meta"] or {})
+        expected = meta.pop(FINGERPRINT_KEY, None)
+        if expected is not None and parallel.tree_digest(restored["state"]) != expected:
+            raise CheckpointError(
+                f"The checkpoint {step_dir} is damaged: the state read back differs from the "
+                f"state that was saved (its fingerprint does not match). {fix}")
+        return restored["state"], meta
 
     def close(self) -> None:
         self.wait()

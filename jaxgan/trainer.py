@@ -38,6 +38,11 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message says why and what to do."""
 
 
+_DIVERGED_FIX = ("Training diverged: lower --config.optim.g_lr / --config.optim.d_lr or raise "
+                 "the penalty weight (--config.reg.gp_weight), then run the same command again "
+                 "to resume from that checkpoint.")
+
+
 class Preemption:
     """SIGTERM (a preemption notice) becomes "save a checkpoint and stop", on every host at once.
 
@@ -189,14 +194,14 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
 
         def save(step: int, *, is_best: bool = False):
             if not bool(_all_finite((state.g_params, state.d_params))):
-                raise TrainingError(
-                    f"Parameters are not finite at step {step}; not saving them. {last_good()}. "
-                    "Lower the learning rates or raise the penalty weight, then resume.")
+                raise TrainingError(f"Parameters are not finite at step {step}; not saving them. "
+                                    f"{last_good()}. {_DIVERGED_FIX}")
             if jax.process_count() > 1:
                 digest = parallel.check_same_on_all_hosts(state, "training state")
                 if primary:
                     print(f"Checkpoint {step}: the state is identical on all "
-                          f"{jax.process_count()} processes (sha256 {digest[:16]}).", flush=True)
+                          f"{jax.process_count()} processes (fingerprint {digest[:16]}).",
+                          flush=True)
             ckpt.save(step, state, {"step": step, "data_step": step * n_critic,
                                     "best_metric": best}, best=is_best)
 
@@ -232,9 +237,8 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                 last = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 if not all(math.isfinite(v) for v in last.values()):
                     bad = sorted(k for k, v in last.items() if not math.isfinite(v))
-                    raise TrainingError(
-                        f"Non-finite {', '.join(bad)} at step {step}. {last_good()}. Lower "
-                        "the learning rates or raise the penalty weight, then resume from it.")
+                    raise TrainingError(f"Non-finite {', '.join(bad)} at step {step}. "
+                                        f"{last_good()}. {_DIVERGED_FIX}")
                 rate = progress.rate(step)
                 last["img_per_sec"] = rate * batch * n_critic
                 last["step_time_s"] = 1.0 / rate if rate > 0 else float("nan")

@@ -5,7 +5,7 @@ CPU device each, sharing a workdir (as hosts share a filesystem). Once they are
 stepping, process 1 alone gets SIGTERM, as when one host of a pod is preempted:
 both must save the same step and exit with status 0. Then:
 
-* at every checkpoint the trainer compared the sha256 of the whole state across
+* at every checkpoint the trainer compared a fingerprint of the whole state across
   the processes, and process 0 printed it; the checkpoint on disk has that digest;
 * only process 0 wrote logs and sample grids (sampling itself ran on both);
 * a 1-process run of the same global batch reaches the same state (parameters,
@@ -92,7 +92,7 @@ def test_two_processes_agree_with_each_other_and_with_one(tmp_path):
     out1 = (logs / "process_1.log").read_text()
     step = int(re.search(r"SIGTERM: saved step (\d+) in ", out0).group(1))
     digests = dict(re.findall(r"Checkpoint (\d+): the state is identical on all 2 processes "
-                              r"\(sha256 ([0-9a-f]{16})\)", out0))
+                              r"\(fingerprint ([0-9a-f]{16})\)", out0))
     assert str(step) in digests and "4" in digests, out0[-3000:]
     assert "step 1/" not in out1 and "Checkpoint" not in out1  # Process 1 prints no progress.
 
