@@ -34,6 +34,11 @@ def tiny_pair(arch, image_size, channels=1, critic_map=1, num_classes=0, fast_cp
     return g, d
 
 
+def normal(shape, seed, scale=1.0):
+    """float32 N(0, scale^2) from numpy: no random-number kernel to compile."""
+    return jnp.asarray(scale * np.random.default_rng(seed).standard_normal(shape), jnp.float32)
+
+
 def fake_variables(module, seed, *args, **kwargs):
     """Variables of the module's init shapes drawn with numpy: no initializer is compiled.
 
@@ -57,46 +62,46 @@ def fake_variables(module, seed, *args, **kwargs):
     return jax.tree_util.tree_map_with_path(fill, shapes)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _run(g, d, gv, dv, z, labels):
-    """Both models in eval mode in one compiled program, and the critic per single example."""
-    x = g.apply(gv, z, labels, train=False)
+@functools.partial(jax.jit, static_argnums=0)
+def _critic(d, dv, x, labels):
+    """The critic in eval mode on the batch, and on each example alone (vmapped)."""
     scores, feats = d.apply(dv, x, labels, train=False, return_features=True)
     # Scoring each example on its own must agree: no coupling across the batch in the critic.
-    one = lambda xi, yi: d.apply(dv, xi[None], None if yi is None else yi[None], train=False)[0]
-    alone = jax.vmap(one)(x, labels) if labels is not None else jax.vmap(lambda xi: one(xi, None))(x)
-    return x, scores, feats, alone
+    if labels is None:
+        alone = jax.vmap(lambda xi: d.apply(dv, xi[None], train=False)[0])(x)
+    else:
+        alone = jax.vmap(lambda xi, yi: d.apply(dv, xi[None], yi[None], train=False)[0])(x, labels)
+    return scores, feats, alone
 
 
 def run_pair(g, d, z, labels=None):
     gv = fake_variables(g, 0, z, labels, train=False)
-    x_shape = jax.ShapeDtypeStruct((z.shape[0], d.image_size, d.image_size, d.channels), jnp.float32)
-    dv = fake_variables(d, 1, x_shape, labels, train=False)
-    return _run(g, d, gv, dv, z, labels)
+    x = jax.jit(functools.partial(g.apply, train=False))(gv, z, labels)
+    dv = fake_variables(d, 1, x, labels, train=False)
+    return (x, *_critic(d, dv, x, labels))
 
 
-CASES = [(arch, size, n) for arch, mod in ARCHS.items() for size in mod.SUPPORTED_IMAGE_SIZES
-         for n in mod.SUPPORTED_CRITIC_MAPS[size]]
-
-
-@pytest.mark.parametrize("arch,size,n", CASES)
-def test_shapes_ranges_and_independence(arch, size, n):
+@pytest.mark.parametrize("arch,size", [(a, s) for a, m in ARCHS.items() for s in m.SUPPORTED_IMAGE_SIZES])
+def test_shapes_ranges_and_independence(arch, size):
     channels = 3 if size != 32 else 1
-    g, d = tiny_pair(arch, size, channels, critic_map=n)
-    z = jax.random.normal(jax.random.key(1), (B, g.z_dim)) * 3.0
-    x, scores, feats, alone = run_pair(g, d, z)
+    g, _ = tiny_pair(arch, size, channels)
+    z = normal((B, g.z_dim), 1, scale=3.0)
+    x = jax.jit(functools.partial(g.apply, train=False))(fake_variables(g, 0, z, train=False), z)
     assert x.shape == (B, size, size, channels) and x.dtype == jnp.float32
     assert float(jnp.max(jnp.abs(x))) <= 1.0 and float(jnp.std(x)) > 0
-    assert scores.shape == (B, n, n) and scores.dtype == jnp.float32
-    assert feats.ndim == 2 and feats.shape[0] == B
-    assert bool(jnp.all(jnp.isfinite(scores)))
-    np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
+    for n in ARCHS[arch].SUPPORTED_CRITIC_MAPS[size]:
+        _, d = tiny_pair(arch, size, channels, critic_map=n)
+        scores, feats, alone = _critic(d, fake_variables(d, n, x, train=False), x, None)
+        assert scores.shape == (B, n, n) and scores.dtype == jnp.float32
+        assert feats.ndim == 2 and feats.shape[0] == B
+        assert bool(jnp.all(jnp.isfinite(scores))) and float(jnp.std(scores)) > 0
+        np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_conditional_models_use_labels(arch):
     g, d = tiny_pair(arch, 32, 1, num_classes=5, critic_map=4)
-    z = jnp.tile(jax.random.normal(jax.random.key(2), (1, g.z_dim)), (B, 1))  # one z, three labels
+    z = jnp.tile(normal((1, g.z_dim), 2), (B, 1))  # one z, three labels
     labels = jnp.array([0, 3, 4], jnp.int32)
     x, scores, _, alone = run_pair(g, d, z, labels)
     assert x.shape == (B, 32, 32, 1) and scores.shape == (B, 4, 4)
@@ -109,7 +114,7 @@ def test_conditional_models_use_labels(arch):
 def test_projection_term_of_conditional_critic():
     """Two labels on one image differ by exactly <e_a - e_b, h> (projection discriminator)."""
     d = dcgan.Critic(32, 1, 4, critic_map=1, num_classes=3)
-    x = jnp.tile(jax.random.normal(jax.random.key(3), (1, 32, 32, 1)), (2, 1, 1, 1))
+    x = jnp.tile(normal((1, 32, 32, 1), 3), (2, 1, 1, 1))
     labels = jnp.array([0, 2], jnp.int32)
     v = fake_variables(d, 2, x, labels, train=False)
     scores, feats = jax.jit(functools.partial(d.apply, train=False, return_features=True))(v, x, labels)
@@ -122,7 +127,7 @@ def test_projection_term_of_conditional_critic():
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_spectral_norm_vectors_move_only_in_train_mode(arch):
     _, d = tiny_pair(arch, 32, 1, spectral_norm=True)
-    x = jax.random.normal(jax.random.key(4), (B, 32, 32, 1))
+    x = normal((B, 32, 32, 1), 4)
     v = fake_variables(d, 3, x, train=False)
 
     @jax.jit
@@ -146,7 +151,7 @@ def test_spectral_norm_vectors_move_only_in_train_mode(arch):
 
 def test_generator_batch_stats_train_versus_eval():
     g = dcgan.Generator(32, 1, 4, 8)
-    z = jax.random.normal(jax.random.key(5), (4, 8))
+    z = normal((4, 8), 5)
     v = fake_variables(g, 4, z, train=False)
 
     @jax.jit
@@ -168,7 +173,7 @@ def test_generator_batch_stats_train_versus_eval():
 def test_synchronised_batch_norm_over_a_mapped_axis():
     """bn_axis_name (set by the trainer) makes per-replica batch norm use the global batch."""
     g = dcgan.Generator(32, 1, 4, 8)
-    z = jax.random.normal(jax.random.key(6), (4, 8))
+    z = normal((4, 8), 6)
     gs = g.clone(bn_axis_name="data")
     v = fake_variables(g, 5, z, train=False)
 
@@ -184,25 +189,39 @@ def test_synchronised_batch_norm_over_a_mapped_axis():
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_fast_layers_do_not_change_params_values_or_gradients(arch):
-    """Same variable tree either way (checkpoints interchangeable), same values and gradients,
-    the critic's input gradient differentiated again as in gradient penalties."""
+@pytest.mark.parametrize("size", [32, 64])
+def test_fast_layers_keep_the_variable_tree(arch, size):
+    """Checkpoints do not depend on fast_cpu_layers: same names, shapes, collections."""
+    labels = jnp.array([1, 0], jnp.int32)
+    pairs = [tiny_pair(arch, size, 3, num_classes=2, spectral_norm=True, fast_cpu_layers=f) for f in (0, 1)]
+    (g_slow, d_slow), (g_fast, d_fast) = pairs
+    z, x = jnp.zeros((2, g_slow.z_dim)), jnp.zeros((2, size, size, 3))
+    for slow, fast, inp in ((g_slow, g_fast, z), (d_slow, d_fast, x)):
+        assert (jax.eval_shape(functools.partial(fast.init, train=False), jax.random.key(0), inp, labels)
+                == jax.eval_shape(functools.partial(slow.init, train=False), jax.random.key(0), inp, labels))
+
+
+# ResNet's layers are each checked against stock (tests/test_layers.py); the whole-model check
+# of its gradients compiles two large programs, so it runs with the slow tests.
+@pytest.mark.parametrize("arch", ["dcgan", pytest.param("resnet", marks=pytest.mark.slow)])
+def test_fast_layers_do_not_change_values_or_gradients(arch):
+    """Same values and gradients with and without fast layers (for DCGAN also of a gradient
+    penalty: the critic's input gradient differentiated again)."""
     kw = dict(critic_map=4, num_classes=2)
     g_slow, d_slow = tiny_pair(arch, 32, 1, fast_cpu_layers=False, **kw)
     g_fast, d_fast = tiny_pair(arch, 32, 1, fast_cpu_layers=True, **kw)
-    z = jax.random.normal(jax.random.key(7), (2, g_slow.z_dim))
+    z = normal((2, g_slow.z_dim), 7)
     labels = jnp.array([1, 0], jnp.int32)
     x_shape = jax.ShapeDtypeStruct((2, 32, 32, 1), jnp.float32)
     gv, dv = fake_variables(g_slow, 6, z, labels, train=False), fake_variables(d_slow, 7, x_shape, labels,
                                                                                train=False)
-    for slow, fast, args in ((g_slow, g_fast, (z, labels)), (d_slow, d_fast, (x_shape, labels))):
-        assert (jax.eval_shape(functools.partial(fast.init, train=False), jax.random.key(0), *args)
-                == jax.eval_shape(functools.partial(slow.init, train=False), jax.random.key(0), *args))
 
     def everything(g, d, gv, dv):
         def loss(gp, dp):
             x, _ = g.apply({**gv, "params": gp}, z, labels, train=True, mutable=["batch_stats"])
             s = d.apply({**dv, "params": dp}, x, labels, train=False)
+            if arch != "dcgan":  # Second order is checked layer by layer; once here, for DCGAN.
+                return jnp.mean(s)
             gx = jax.grad(lambda x: jnp.sum(d.apply({**dv, "params": dp}, x, labels, train=False)))(x)
             return jnp.mean(s) + jnp.mean(gx ** 2)
 

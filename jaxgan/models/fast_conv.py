@@ -200,9 +200,9 @@ class FastConv(nn.Module):
         if x.ndim != 4:
             raise ModelConfigError(f"FastConv expects NHWC inputs, got shape {x.shape}")
         kernel_hw, strides = _pair(self.kernel_size, 1), _pair(self.strides, 1)
+        pads = explicit_pads(self.padding, x.shape[1:3], kernel_hw, strides)
         kernel = self.param("kernel", self.kernel_init, (*kernel_hw, x.shape[-1], self.features),
                             self.param_dtype)
-        pads = explicit_pads(self.padding, x.shape[1:3], kernel_hw, strides)
         y = conv2d(x, kernel.astype(x.dtype), strides, pads)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(y.dtype)
@@ -333,6 +333,9 @@ class FastConvTranspose(nn.Module):
                 "Use flax.linen.ConvTranspose (fast_cpu_layers=False) for other shapes")
         if x.ndim != 4:
             raise ModelConfigError(f"FastConvTranspose expects NHWC inputs, got shape {x.shape}")
+        if self.method not in CONV_TRANSPOSE_METHODS:
+            raise ModelConfigError(f"unknown FastConvTranspose method {self.method!r}; valid: "
+                                   f"{', '.join(CONV_TRANSPOSE_METHODS)}")
         cin = x.shape[-1]
         shape = (4, 4, self.features, cin) if self.transpose_kernel else (4, 4, cin, self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
