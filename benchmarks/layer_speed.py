@@ -1,15 +1,16 @@
 """Forward + backward time of the stock Flax conv layers against their fast rewrites.
 
-    python benchmarks/layer_speed.py [--batch 64] [--width 64] [--reps 7] [--no-torch]
+    python benchmarks/layer_speed.py [--batch 64] [--width 64] [--resnet-width 16] [--reps 7] [--no-torch]
 
 Times, for each DCGAN 32x32 layer shape, a jitted ``jax.grad`` of
 ``sum(layer(x) * c)`` with respect to the input and the parameters, with the
 stock ``flax.linen.Conv`` / ``ConvTranspose`` and with
-``jaxgan.models.fast_conv`` (both transposed-conv methods); then a whole DCGAN 32x32 step's gradients (the
-critic on real + fake, the generator through the critic), without and with a
-per-example WGAN-GP penalty. PyTorch (eager, same shapes, same thread count)
-is the reference column. Each figure is the median of ``--reps`` runs after
-one compile/warm-up run, the columns of a row run in turn each repetition.
+``jaxgan.models.fast_conv`` (both transposed-conv methods); then a whole
+DCGAN 32x32 step's gradients (the critic on real + fake, the generator through
+the critic), without and with a per-example WGAN-GP penalty, and the same step
+of a (narrow) SNGAN ResNet. PyTorch (eager, same shapes, same thread count) is
+the reference column. Each figure is the median of ``--reps`` runs after one
+compile/warm-up run, the columns of a row run in turn each repetition.
 Prints one markdown table.
 """
 
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from jaxgan.models import dcgan  # noqa: E402
+from jaxgan.models import ARCHS  # noqa: E402
 from jaxgan.models.fast_conv import FastConv, FastConvTranspose  # noqa: E402
 
 
@@ -78,25 +79,29 @@ def layer_cases(batch: int, width: int):
     return cases
 
 
-def dcgan_step_fns(batch: int, width: int, fast: bool, gp: bool):
-    """Gradients of one DCGAN 32x32 WGAN step: critic on real + fake, generator through the critic."""
-    g = dcgan.Generator(32, 1, width, 128, fast_cpu_layers=fast)
-    d = dcgan.Critic(32, 1, width, fast_cpu_layers=fast)
+def step_fn(arch: str, batch: int, width: int, fast: bool, gp: bool):
+    """Gradients of one 32x32 WGAN step: critic on real + fake, generator through the critic."""
+    mod = ARCHS[arch]
+    g = mod.Generator(32, 1, width, 128, fast_cpu_layers=fast)
+    d = mod.Critic(32, 1, width, fast_cpu_layers=fast)
     kz, kx, kg, kd, ke = jax.random.split(jax.random.key(0), 5)
     z = jax.random.normal(kz, (batch, 128))
     real = jax.random.uniform(kx, (batch, 32, 32, 1), minval=-1.0, maxval=1.0)
     gv = g.init(kg, z, train=False)
-    dp = d.init(kd, real, train=False)["params"]
+    dv = d.init(kd, real, train=False)
     eps = jax.random.uniform(ke, (batch, 1, 1, 1))
 
     @jax.jit
-    def step(gv, dp):
+    def step(gv, dv):
+        def critic(dp, x):  # statistics (spectral-norm vectors) frozen, as in the penalties
+            return d.apply({**dv, "params": dp}, x, train=False)
+
         def d_loss(dp, fake):
-            scores = d.apply({"params": dp}, jnp.concatenate([real, fake]), train=True)
+            scores = critic(dp, jnp.concatenate([real, fake]))
             loss = jnp.mean(scores[batch:]) - jnp.mean(scores[:batch])
             if gp:
                 def one(x):
-                    return jax.grad(lambda x: d.apply({"params": dp}, x[None], train=False)[0, 0, 0])(x)
+                    return jax.grad(lambda x: critic(dp, x[None])[0, 0, 0])(x)
 
                 mix = eps * real + (1 - eps) * fake
                 norms = jnp.sqrt(jnp.sum(jax.vmap(one)(mix) ** 2, axis=(1, 2, 3)) + 1e-12)
@@ -105,13 +110,13 @@ def dcgan_step_fns(batch: int, width: int, fast: bool, gp: bool):
 
         def g_loss(gp_):
             fake, _ = g.apply({**gv, "params": gp_}, z, train=True, mutable=["batch_stats"])
-            return -jnp.mean(d.apply({"params": dp}, fake, train=False)), fake
+            return -jnp.mean(critic(dv["params"], fake)), fake
 
         (_, fake), g_grads = jax.value_and_grad(g_loss, has_aux=True)(gv["params"])
-        d_grads = jax.grad(d_loss)(dp, jax.lax.stop_gradient(fake))
+        d_grads = jax.grad(d_loss)(dv["params"], jax.lax.stop_gradient(fake))
         return g_grads, d_grads
 
-    return lambda: step(gv, dp)
+    return lambda: step(gv, dv)
 
 
 def torch_layer_fn(spec, x_shape):
@@ -172,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--resnet-width", type=int, default=16,
+                    help="width of the ResNet row (64 = SNGAN's full size); 0 skips it")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference column")
     ap.add_argument("--only", default="", help="run only rows whose name contains this")
     args = ap.parse_args(argv)
@@ -193,10 +200,15 @@ def main(argv=None):
         name = f"DCGAN 32x32 G+D step{' + GP' if gp else ''} (w={args.width})"
         if args.only not in name:
             continue
-        fns = {"stock": dcgan_step_fns(args.batch, args.width, False, gp),
-               "fast": dcgan_step_fns(args.batch, args.width, True, gp)}
+        fns = {"stock": step_fn("dcgan", args.batch, args.width, False, gp),
+               "fast": step_fn("dcgan", args.batch, args.width, True, gp)}
         if use_torch:
             fns["torch"] = torch_dcgan_step_fn(args.batch, args.width, gp)
+        rows.append((name, interleaved_medians(fns, args.reps)))
+    name = f"SNGAN ResNet 32x32 G+D step (w={args.resnet_width})"
+    if args.resnet_width and args.only in name:
+        fns = {"stock": step_fn("resnet", args.batch, args.resnet_width, False, False),
+               "fast": step_fn("resnet", args.batch, args.resnet_width, True, False)}
         rows.append((name, interleaved_medians(fns, args.reps)))
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -79,7 +79,8 @@ def tap_weight_grad(x: jax.Array, g: jax.Array, kernel_hw: tuple[int, int],
             patch = lax.slice(xp, (0, a, b, 0), (n, a + (ho - 1) * sh + 1, b + (wo - 1) * sw + 1, cin),
                               (1, sh, sw, 1))
             # Contract the flattened (batch, row, column) axis of both operands.
-            taps.append(lax.dot_general(patch.reshape(n * ho * wo, cin), g2, (((0,), (0,)), ((), ()))))
+            taps.append(lax.dot_general(patch.reshape(n * ho * wo, cin), g2, (((0,), (0,)), ((), ())),
+                                        preferred_element_type=jnp.float32))
     return jnp.stack(taps).reshape(kh, kw, cin, cout).astype(g.dtype)
 
 
