@@ -199,7 +199,8 @@ def test_conditional_batch_norm_matches_formula():
     params = {"gamma": {"embedding": gamma}, "beta": {"embedding": beta}}
     stats = {"bn": {"mean": jnp.zeros(2), "var": jnp.ones(2)}}
     shapes = jax.eval_shape(functools.partial(bn.init, train=False), jax.random.key(0), x, labels)
-    assert jax.tree.map(jnp.shape, shapes) == jax.tree.map(jnp.shape, {"params": params, "batch_stats": stats})
+    want_shapes = {"params": params, "batch_stats": stats}
+    assert jax.tree.map(jnp.shape, shapes) == jax.tree.map(jnp.shape, want_shapes)
 
     @jax.jit
     def run(x, labels):

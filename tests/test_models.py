@@ -42,8 +42,8 @@ def normal(shape, seed, scale=1.0):
 def fake_variables(module, seed, *args, **kwargs):
     """Variables of the module's init shapes drawn with numpy: no initializer is compiled.
 
-    Weights ~ N(0, 1 / fan_in), running variances and sigmas 1, means 0, power-iteration
-    vectors N(0, 1), conditional batch-norm scales 1 + N(0, 0.5^2) so classes differ.
+    Weights ~ N(0, 1 / fan_in), biases ~ N(0, 0.1^2), running variances and sigmas 1, means 0,
+    power-iteration vectors N(0, 1), conditional batch-norm scales 1 + N(0, 0.5^2) so classes differ.
     """
     rng = np.random.default_rng(seed)
     shapes = jax.eval_shape(functools.partial(module.init, **kwargs), jax.random.key(0), *args)
@@ -52,8 +52,10 @@ def fake_variables(module, seed, *args, **kwargs):
         key = jax.tree_util.keystr(path)
         if key.endswith("['var']") or key.endswith("['sigma']"):
             return jnp.ones(s.shape, s.dtype)
-        if key.endswith("['mean']") or key.endswith("['bias']"):
+        if key.endswith("['mean']"):
             return jnp.zeros(s.shape, s.dtype)
+        if key.endswith("['bias']"):
+            return jnp.asarray(0.1 * rng.standard_normal(s.shape), s.dtype)
         if "['gamma']" in key:
             return jnp.asarray(1 + 0.5 * rng.standard_normal(s.shape), s.dtype)
         fan_in = int(np.prod(s.shape[:-1])) if len(s.shape) > 1 and "['u']" not in key else 1
@@ -291,3 +293,55 @@ def test_dcgan_layer_plan_and_layer_norm_option():
     assert shapes[0].shape == (2, 8, 8) and "ln1" in shapes[1]["params"]
     kernels = {k: v["kernel"].shape for k, v in shapes[1]["params"].items() if "kernel" in v}
     assert kernels == {"down0": (4, 4, 1, 4), "down1": (4, 4, 4, 8), "score": (1, 1, 8, 1)}
+
+
+def test_dcgan_matches_a_pytorch_reference():
+    """The DCGAN generator (train-mode batch norm) and critics equal the same nets in PyTorch."""
+    torch = pytest.importorskip("torch")
+    tnn = torch.nn
+    w, zd = 4, 8
+    g = dcgan.Generator(32, 1, w, zd)
+    z = normal((3, zd), 20)
+    gv = fake_variables(g, 21, z, train=False)
+    x, _ = jax.jit(functools.partial(g.apply, train=True, mutable=["batch_stats"]))(gv, z)
+
+    def t(a):
+        return torch.tensor(np.asarray(a))
+
+    p = gv["params"]
+    tg_proj = tnn.Linear(zd, 16 * 4 * w, bias=False)
+    ups = [tnn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),
+           tnn.ConvTranspose2d(2 * w, w, 4, 2, 1, bias=False), tnn.ConvTranspose2d(w, 1, 4, 2, 1)]
+    bns = [tnn.BatchNorm2d(c) for c in (4 * w, 2 * w, w)]
+    with torch.no_grad():
+        # Flax reshapes the projection to NHWC, PyTorch to NCHW: reorder the output units.
+        k = np.asarray(p["project"]["kernel"]).reshape(zd, 4, 4, 4 * w).transpose(0, 3, 1, 2)
+        tg_proj.weight.copy_(t(k.reshape(zd, -1).T))
+        for i, up in enumerate(ups, start=1):
+            up.weight.copy_(t(np.asarray(p[f"up{i}"]["kernel"]).transpose(3, 2, 0, 1)))
+        ups[-1].bias.copy_(t(p["up3"]["bias"]))
+        for i, bn in enumerate(bns):
+            bn.weight.copy_(t(p[f"bn{i}"]["bn"]["scale"]))
+            bn.bias.copy_(t(p[f"bn{i}"]["bn"]["bias"]))
+        h = torch.relu(bns[0](tg_proj(t(z)).reshape(3, 4 * w, 4, 4)))
+        h = torch.relu(bns[1](ups[0](h)))
+        h = torch.relu(bns[2](ups[1](h)))
+        want = torch.tanh(ups[2](h)).numpy().transpose(0, 2, 3, 1)
+    np.testing.assert_allclose(x, want, rtol=1e-5, atol=1e-5)
+
+    for n in (1, 4):
+        d = dcgan.Critic(32, 1, w, critic_map=n)
+        dv = fake_variables(d, 22 + n, x, train=False)
+        scores = jax.jit(functools.partial(d.apply, train=False))(dv, x)
+        q = dv["params"]
+        convs = [tnn.Conv2d(ci, co, 4, 2, 1) for ci, co in ((1, w), (w, 2 * w), (2 * w, 4 * w))]
+        head = tnn.Conv2d(4 * w, 1, 4 if n == 1 else 1)
+        with torch.no_grad():
+            for name, conv in [*((f"down{i}", c) for i, c in enumerate(convs)), ("score", head)]:
+                conv.weight.copy_(t(np.asarray(q[name]["kernel"]).transpose(3, 2, 0, 1)))
+                conv.bias.copy_(t(q[name]["bias"]))
+            h = torch.tensor(np.asarray(x).transpose(0, 3, 1, 2))
+            for conv in convs:
+                h = tnn.functional.leaky_relu(conv(h), 0.2)
+            want = head(h)[:, 0].numpy()
+        np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-5)
