@@ -108,13 +108,15 @@ def initialize_distributed(coordinator_address: str | None = None,
     num = num_processes if num_processes is not None else env.get("JAXGAN_NUM_PROCESSES")
     pid = process_id if process_id is not None else env.get("JAXGAN_PROCESS_ID")
     if address or num is not None or pid is not None:
-        if not (address and num is not None and pid is not None):
+        missing = [what for what, value in (
+            ("the coordinator address (--coordinator_address or JAXGAN_COORDINATOR_ADDRESS)",
+             address),
+            ("the number of processes (--num_processes or JAXGAN_NUM_PROCESSES)", num),
+            ("this process's id (--process_id or JAXGAN_PROCESS_ID)", pid)) if value is None]
+        if missing:
             raise DistributedError(
-                "A multi-process run needs all three of the coordinator address, the number of "
-                "processes and this process's id (flags --coordinator_address=HOST:PORT "
-                "--num_processes=N --process_id=I, or JAXGAN_COORDINATOR_ADDRESS, "
-                "JAXGAN_NUM_PROCESSES, JAXGAN_PROCESS_ID); got address="
-                f"{address!r}, num_processes={num!r}, process_id={pid!r}.")
+                "A multi-process run needs the coordinator address, the number of processes "
+                f"and this process's id; missing: {'; '.join(missing)}.")
         num = _int_setting(num, "num_processes")
         pid = _int_setting(pid, "process_id")
         if num < 1 or not 0 <= pid < num:

@@ -78,6 +78,7 @@ def runs(tmp_path_factory):
         "no_inception": (root / "w_fid", ["--config.eval.every=1", "--config.eval.metric=fid",
                                           "--config.eval.num_samples=16"], _env(**no_network)),
         "not_writable": (a_file / "run", [], None),
+        "half_distributed": (root / "w_dist", ["--coordinator_address=127.0.0.1:8476"], None),
         "diverges": (root / "w_nan", ["--config.optim.g_lr=1e30", "--config.train.num_steps=6"],
                      None),
         "trained": (root / "trained", [], None),
@@ -193,6 +194,13 @@ def test_workdir_that_cannot_be_written(runs):
     assert f"{runs['a_file']}/run cannot be written" in msg and "Not a directory" in msg
     assert "--workdir" in msg
     assert runs["a_file"].read_text() == "a regular file, not a directory\n"
+
+
+def test_multi_process_flags_half_given(runs):
+    msg = _one_line(runs["results"]["half_distributed"])
+    assert "missing: the number of processes (--num_processes" in msg
+    assert "this process's id (--process_id" in msg
+    assert not os.path.exists(runs["root"] / "w_dist")
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(runs):

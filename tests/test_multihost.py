@@ -24,6 +24,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from jaxgan import checkpoint, parallel, trainer
 
@@ -124,3 +125,30 @@ def test_two_processes_agree_with_each_other_and_with_one(tmp_path):
     for a, b in zip(leaves_one, leaves_two):
         a, b = np.asarray(a), np.asarray(b)
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
+
+
+@pytest.mark.parametrize("args, match", [
+    (("127.0.0.1:8476", None, None), "missing: the number of processes .*; this process's id"),
+    ((None, 2, None), r"missing: the coordinator address \(--coordinator_address or JAXGAN_COOR"),
+    (("127.0.0.1:8476", 2, 2), r"process_id=2 must be in \[0, num_processes=2\)"),
+    (("127.0.0.1:8476", "two", 0), "num_processes='two' must be an integer"),
+    (("127.0.0.1", 2, 0), "must be HOST:PORT"),
+])
+def test_incomplete_distributed_settings_are_refused_before_connecting(args, match):
+    with pytest.raises(parallel.DistributedError, match=match):
+        parallel.initialize_distributed(*args)
+    assert not jax.distributed.is_initialized()
+
+
+def test_distributed_settings_from_the_environment(monkeypatch):
+    monkeypatch.setenv("JAXGAN_COORDINATOR_ADDRESS", "127.0.0.1:8476")
+    monkeypatch.setenv("JAXGAN_NUM_PROCESSES", "2")
+    with pytest.raises(parallel.DistributedError, match=r"missing: this process's id \(--process_id"):
+        parallel.initialize_distributed()
+    monkeypatch.delenv("JAXGAN_COORDINATOR_ADDRESS")
+    monkeypatch.delenv("JAXGAN_NUM_PROCESSES")
+    for name in ("SLURM_NTASKS", "SLURM_PROCID", "TPU_WORKER_HOSTNAMES", "JAXGAN_DISTRIBUTED"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # The batch script itself, outside srun: no PROCID.
+    assert parallel.initialize_distributed() is False
+    assert not jax.distributed.is_initialized()
