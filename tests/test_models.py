@@ -345,3 +345,22 @@ def test_dcgan_matches_a_pytorch_reference():
                 h = tnn.functional.leaky_relu(conv(h), 0.2)
             want = head(h)[:, 0].numpy()
         np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet_local_map_keeps_the_global_scale():
+    """x 64 on the 2x2-pooled 8x8 map: the mean of the 4x4 scores is the global head's score
+    with the same weights (sum pooling over 8x8 = 16 x the mean of 64 x 2x2 means)."""
+    x = normal((2, 32, 32, 1), 30)
+    d1, d4 = (resnet.Critic(32, 1, 2, critic_map=n) for n in (1, 4))
+    v = fake_variables(d1, 31, x, train=False)
+    assert jax.eval_shape(functools.partial(d4.init, train=False), jax.random.key(0), x) == jax.eval_shape(
+        functools.partial(d1.init, train=False), jax.random.key(0), x)
+
+    @jax.jit
+    def run(v):
+        return d1.apply(v, x, train=False), d4.apply(v, x, train=False)
+
+    s1, s4 = run(v)
+    assert s1.shape == (2, 1, 1) and s4.shape == (2, 4, 4)
+    np.testing.assert_allclose(s4.mean(axis=(1, 2)), s1[:, 0, 0], rtol=1e-5, atol=1e-5)
+    assert float(jnp.std(s4)) > 0
