@@ -152,6 +152,10 @@ class Checkpointer:
                                   meta=ocp.args.JsonSave(meta))
         self._latest.save(step, args=args, force=True)
         if best:
+            if step in self._best.all_steps():
+                # Written by a run that died before checkpoints/<step> was complete and
+                # was resumed from an earlier step: this is the same step, redone.
+                self._best.delete(step)
             self._best.save(step, args=ocp.args.Composite(
                 state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
         self.wait()

@@ -39,8 +39,8 @@ class TrainingError(RuntimeError):
 
 
 _DIVERGED_FIX = ("Training diverged: lower --config.optim.g_lr / --config.optim.d_lr or raise "
-                 "the penalty weight (--config.reg.gp_weight), then run the same command again "
-                 "to resume from that checkpoint.")
+                 "the penalty weight (--config.reg.gp_weight), then run the command again; it "
+                 "resumes from the last good checkpoint.")
 
 
 class Preemption:
