@@ -72,14 +72,20 @@ def load_encoder(path: str, like) -> tuple[Any, dict[str, Any]]:
     return params, info
 
 
-def accuracy(encoder, params, images_uint8: np.ndarray, labels: np.ndarray,
-             batch_size: int = 1000) -> float:
-    """Top-1 accuracy of the encoder on uint8 images (mapped to [-1, 1] like the pipeline)."""
-    @jax.jit
-    def predict(p, x):
-        x = x.astype(jnp.float32) / 127.5 - 1.0
-        return jnp.argmax(encoder.apply({"params": p}, x)["logits"], -1)
+def make_predictor(encoder):
+    """A jitted ``predict(params, uint8 images) -> class ids``, images mapped to [-1, 1]."""
 
+    @jax.jit
+    def predict(params, images_uint8):
+        x = images_uint8.astype(jnp.float32) / 127.5 - 1.0
+        return jnp.argmax(encoder.apply({"params": params}, x)["logits"], -1)
+
+    return predict
+
+
+def accuracy(predict, params, images_uint8: np.ndarray, labels: np.ndarray,
+             batch_size: int = 1000) -> float:
+    """Top-1 accuracy of ``predict`` (from :func:`make_predictor`) on uint8 images."""
     correct = 0
     for i in range(0, len(images_uint8), batch_size):
         pred = np.asarray(predict(params, images_uint8[i:i + batch_size]))

@@ -52,6 +52,7 @@ class Programs:
     joint_step: Callable
     sample: Callable
     reconstruct: Callable
+    predict: Callable  # The encoder's class ids of uint8 images.
 
 
 _PROGRAMS: dict[tuple[str, Any], Programs] = {}
@@ -89,7 +90,8 @@ def programs(config, mesh) -> Programs:
             independent_step=make_gan_step(config, networks, g_tx, d_tx, mesh, joint=False),
             joint_step=make_gan_step(config, networks, g_tx, d_tx, mesh, joint=True),
             sample=sampling.make_sampler(networks, config.data.num_classes),
-            reconstruct=sampling.make_reconstructor(networks))
+            reconstruct=sampling.make_reconstructor(networks),
+            predict=encoder_io.make_predictor(networks.encoder))
     return _PROGRAMS[key]
 
 
@@ -127,7 +129,7 @@ def load_source(config) -> data.ArraySource:
     return source
 
 
-def _test_accuracy(config, networks, params) -> float | None:
+def _test_accuracy(config, predict, params) -> float | None:
     """The encoder's accuracy on the data set's test split, None when there is none."""
     test_cfg = config.data.copy_and_resolve_references()
     test_cfg.split = "test"
@@ -135,7 +137,7 @@ def _test_accuracy(config, networks, params) -> float | None:
         test = data.load_dataset(test_cfg)
     except (ValueError, FileNotFoundError):  # No test split for this source.
         return None
-    return encoder_io.accuracy(networks.encoder, params, test.images, test.labels)
+    return encoder_io.accuracy(predict, params, test.images, test.labels)
 
 
 def _abstract_state(init, mesh) -> SGANState:
@@ -273,7 +275,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                     return _finish(summary, state)
                 if e_step % t.checkpoint_every == 0 and e_step < enc_total:
                     save("encoder")
-            acc = _test_accuracy(config, prog.networks, state.encoder_params)
+            acc = _test_accuracy(config, prog.predict, state.encoder_params)
             enc_info = {"dataset": config.data.name, "steps": enc_total, "test_accuracy": acc,
                         "enc_channels": list(s.enc_channels), "feature_dim": s.feature_dim}
             summary["encoder_test_accuracy"] = acc
