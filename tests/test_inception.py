@@ -306,3 +306,32 @@ def test_evaluate_cli_subprocess(wheel, tmp_path, cache):
                           f"--real={tmp_path / 'b.npz'}"], capture_output=True, text=True,
                          cwd=REPO, env=env, timeout=600)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+@pytest.mark.slow
+def test_fid_equals_the_torchscript_pipeline(wheel, torch_net):
+    """FID of 50 LFW faces against 50 others, and against 50 non-faces: ours against
+    TorchScript features with pytorch-fid's scipy formula."""
+    lfw = np.load(os.path.join(os.path.dirname(skimage.__file__), "data", "lfw_subset.npy"))
+    imgs = np.round(lfw * 255).astype(np.uint8)[..., None]
+    ext = features.inception_extractor(wheel, batch_size=4)
+    ours = {k: ext(imgs[s])["pool3"].astype(np.float64)
+            for k, s in (("a", slice(0, 50)), ("b", slice(50, 100)), ("c", slice(100, 150)))}
+    ref = {k: np.concatenate([torch_features(torch_net, imgs[s][i:i + 10]) for i in range(0, 50, 10)])
+           .astype(np.float64)
+           for k, s in (("a", slice(0, 50)), ("b", slice(50, 100)), ("c", slice(100, 150)))}
+    from jaxgan.metrics.fid import frechet_distance
+
+    def stats(x):
+        return x.mean(0), np.cov(x, rowvar=False)
+
+    for x, y in (("a", "b"), ("a", "c")):
+        expected = fid_sqrtm_reference(*stats(ref[x]), *stats(ref[y]))
+        assert frechet_distance(*stats(ours[x]), *stats(ours[y])) == pytest.approx(expected, rel=1e-4)
+
+
+def fid_sqrtm_reference(mu1, s1, mu2, s2):
+    import scipy.linalg
+
+    covmean = np.real(scipy.linalg.sqrtm(s1 @ s2))
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))

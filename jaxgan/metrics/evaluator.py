@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import time
 from typing import Any, Callable
 
 import jax
@@ -57,7 +58,12 @@ def feature_stats(extractor: FeatureExtractor, images: np.ndarray,
     Returns the statistics and the outputs named in ``keep``, concatenated.
     """
     stats, kept = FeatureStats(), {k: [] for k in keep}
-    for out in extractor.iter_batches(host_slice(images)):
+    images = host_slice(images)
+    t0, every = time.time(), max(1, len(images) // (10 * extractor.local_batch_size))
+    for i, out in enumerate(extractor.iter_batches(images)):
+        if i % every == every - 1:
+            logging.info("%s features: %d / %d images (%.1f s)", extractor.info["name"],
+                         stats.n, len(images), time.time() - t0)
         stats.update(out[extractor.feature])
         for k in keep:
             if k not in out:
