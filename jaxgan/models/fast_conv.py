@@ -113,20 +113,57 @@ def _conv2d_fwd(x, w, strides, pads):
     return _lax_conv(x, w, strides, pads), (x, w)
 
 
+def _like_primal(ct: jax.Array, primal: jax.Array) -> jax.Array:
+    """Sums a cotangent over the mesh axes it varies along but its primal does not.
+
+    Inside ``shard_map`` a replicated weight's cotangent is computed from
+    per-replica data, so it varies over ``'data'``; JAX's own transposes insert
+    this ``psum`` (which is why the step's gradients are global sums), and a
+    ``custom_vjp`` must do the same to return the primal's type. Outside
+    ``shard_map`` both sets are empty and this is the identity.
+    """
+    primal_axes = _varying_axes(primal)
+    extra = tuple(a for a in _varying_axes(ct) if a not in primal_axes)
+    return lax.psum(ct, extra) if extra else ct
+
+
+def _varying_axes(x: jax.Array) -> frozenset:
+    """The mesh axes ``x`` varies along inside ``shard_map`` (empty outside it)."""
+    aval = jax.typeof(x)
+    if hasattr(aval, "vma"):  # The attribute's name in other JAX releases.
+        return frozenset(aval.vma or ())
+    manual = getattr(aval, "manual_axis_type", None)
+    return frozenset(getattr(manual, "varying", None) or ())
+
+
 def _conv2d_bwd(strides, pads, res, g):
     x, w = res
     dx = _conv2d_input_grad(g, w, x.shape, strides, pads)
-    return dx.astype(x.dtype), tap_weight_grad(x, g, w.shape[:2], strides, pads).astype(w.dtype)
+    dw = tap_weight_grad(x, g, w.shape[:2], strides, pads)
+    return _like_primal(dx.astype(x.dtype), x), _like_primal(dw.astype(w.dtype), w)
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
 def _lax_input_grad(g, w, x_shape, strides, pads):
-    # The transpose of the linear map x -> conv(x, w): XLA's own input gradient.
-    (dx,) = jax.linear_transpose(lambda x: _lax_conv(x, w, strides, pads),
-                                 jax.ShapeDtypeStruct(x_shape, g.dtype))(g)
-    return dx
+    """The input gradient of ``conv(x, w)``, written out as XLA's autodiff emits it.
+
+    ``dx = conv(dilate(g, strides), flip(w) with in/out swapped)`` with the
+    transposed padding. Spelled out rather than taken with ``jax.linear_transpose``
+    or ``jax.vjp`` at a dummy input: inside ``shard_map`` the cotangent ``g``
+    varies over the mesh while a dummy primal does not, and their types clash.
+    """
+    kh, kw = w.shape[:2]
+    ho, wo = g.shape[1:3]
+    padding = []
+    for size, out, k, s, (lo, _) in ((x_shape[1], ho, kh, strides[0], pads[0]),
+                                     (x_shape[2], wo, kw, strides[1], pads[1])):
+        before = k - 1 - lo
+        padding.append((before, size + k - 1 - ((out - 1) * s + 1) - before))
+    w_t = jnp.swapaxes(w[::-1, ::-1], 2, 3)
+    return lax.conv_general_dilated(g, w_t, (1, 1), padding, lhs_dilation=strides,
+                                    dimension_numbers=_DN)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
@@ -143,7 +180,8 @@ def _input_grad_bwd(x_shape, strides, pads, res, c):
     # cotangents are the forward convolution of c and the tap product of (c, g).
     g, w = res
     dg = conv2d(c, w, strides, pads).astype(g.dtype)
-    return dg, tap_weight_grad(c, g, w.shape[:2], strides, pads).astype(w.dtype)
+    dw = tap_weight_grad(c, g, w.shape[:2], strides, pads).astype(w.dtype)
+    return _like_primal(dg, g), _like_primal(dw, w)
 
 
 _conv2d_input_grad.defvjp(_input_grad_fwd, _input_grad_bwd)
