@@ -36,7 +36,6 @@ def tiny_config(num_steps=4):
     c.train.sample_every = 2
     c.train.num_sample_images = 4
     c.data.prefetch = 1
-    c.model.fast_cpu_layers = False
     return c
 
 
