@@ -81,27 +81,31 @@ def test_fast_layers_initialise_like_stock_layers():
 
 
 # (layer kwargs, whether the critic uses it and so the per-example penalty path is checked)
+# (layer kwargs, weight-gradient path, whether the critic uses the layer and so the per-example
+# penalty path is checked). These channel counts are below TAP_MIN_CHANNELS, so 'auto' is XLA's.
 CONV_CASES = [
-    (dict(features=5, kernel_size=(4, 4), strides=2, padding=((1, 1), (1, 1))), True),  # DCGAN critic
-    (dict(features=5, kernel_size=(3, 3)), True),  # ResNet, 'SAME'
-    (dict(features=1, kernel_size=(4, 4), padding="VALID"), True),  # DCGAN score on a 4x4 map
-    (dict(features=3, kernel_size=(1, 1)), True),  # shortcuts and 1x1 heads
-    (dict(features=4, kernel_size=(3, 3), strides=2, padding="SAME"), False),  # uneven padding
-    (dict(features=4, kernel_size=(3, 2), strides=(1, 2), padding=1, use_bias=False), False),
+    (dict(features=5, kernel_size=(4, 4), strides=2, padding=((1, 1), (1, 1))), "taps", True),  # DCGAN
+    (dict(features=5, kernel_size=(3, 3)), "taps", True),  # ResNet, 'SAME'
+    (dict(features=1, kernel_size=(4, 4), padding="VALID"), "taps", True),  # DCGAN score, 4x4 map
+    (dict(features=3, kernel_size=(1, 1)), "taps", True),  # shortcuts and 1x1 heads
+    (dict(features=5, kernel_size=(4, 4), strides=2, padding=((1, 1), (1, 1))), "auto", True),
+    (dict(features=4, kernel_size=(3, 3), strides=2, padding="SAME"), "taps", False),  # uneven pads
+    (dict(features=4, kernel_size=(3, 2), strides=(1, 2), padding=1, use_bias=False), "taps", False),
+    (dict(features=4, kernel_size=(3, 2), strides=(1, 2), padding=1, use_bias=False), "xla", False),
 ]
 
 
-@pytest.mark.parametrize("kw,per_example", CONV_CASES, ids=lambda v: str(v))
-def test_fast_conv_matches_flax_conv(kw, per_example):
+@pytest.mark.parametrize("kw,weight_grad,per_example", CONV_CASES, ids=lambda v: str(v))
+def test_fast_conv_matches_flax_conv(kw, weight_grad, per_example):
     shape = (3, 9, 9, 3) if kw.get("padding") == "SAME" and kw.get("strides") == 2 else (3, 8, 8, 3)
-    _compare(nn.Conv(**kw), FastConv(**kw), shape, per_example=per_example)
+    _compare(nn.Conv(**kw), FastConv(**kw, weight_grad=weight_grad), shape, per_example=per_example)
 
 
-@pytest.mark.parametrize("method", ["adjoint", "phases"])
+@pytest.mark.parametrize("method,weight_grad", [("adjoint", "taps"), ("phases", "taps"), ("adjoint", "xla")])
 @pytest.mark.parametrize("transpose_kernel", [True, False])
-def test_fast_conv_transpose_matches_flax(method, transpose_kernel):
+def test_fast_conv_transpose_matches_flax(method, weight_grad, transpose_kernel):
     stock = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding="SAME", transpose_kernel=transpose_kernel)
-    fast = FastConvTranspose(6, transpose_kernel=transpose_kernel, method=method)
+    fast = FastConvTranspose(6, transpose_kernel=transpose_kernel, method=method, weight_grad=weight_grad)
     # Generators are not differentiated per example; one input channel checks the narrow case.
     _compare(stock, fast, (2, 5, 4, 1 if transpose_kernel else 3), per_example=False)
 
@@ -153,7 +157,8 @@ def test_spectral_norm_wrapped_fast_conv_matches_stock():
 
         @nn.compact
         def __call__(self, x, train):
-            layer = layers.conv(5, (4, 4), strides=2, padding=((1, 1), (1, 1)), fast=self.fast, name="c")
+            kw = dict(strides=2, padding=((1, 1), (1, 1)), name="c")
+            layer = FastConv(5, (4, 4), weight_grad="taps", **kw) if self.fast else nn.Conv(5, (4, 4), **kw)
             return layers.maybe_sn(layer, x, enabled=True, train=train)
 
     stock, fast = Net(False), Net(True)
@@ -179,6 +184,8 @@ def test_fast_layers_reject_what_they_do_not_compute():
         jax.eval_shape(FastConv(3, (3, 3), padding="CIRCULAR").init, jax.random.key(0), x)
     with pytest.raises(ModelConfigError, match="method"):
         jax.eval_shape(FastConvTranspose(3, method="fft").init, jax.random.key(0), x)
+    with pytest.raises(ModelConfigError, match="weight_grad"):
+        jax.eval_shape(FastConv(3, (3, 3), weight_grad="fast").init, jax.random.key(0), x)
 
 
 def test_conv2d_forward_is_lax_conv():
@@ -242,3 +249,30 @@ def test_projection_is_inner_product_with_class_embedding():
     e = np.asarray(table)[np.asarray(labels)]
     assert out.shape == (3, 2, 2)
     assert_close(out, np.einsum("bijf,bf->bij", np.asarray(h), e))
+
+
+@pytest.mark.parametrize("weight_grad", ["taps", "xla"])
+def test_fast_layers_inside_shard_map(weight_grad):
+    """Per-replica gradients (and a per-example penalty) under shard_map, replicated weights,
+    equal the same computation on the whole batch: cotangents get the mesh sum JAX's own
+    transposes would insert."""
+    mesh = jax.make_mesh((4,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+    conv = FastConv(3, (4, 4), strides=2, padding=((1, 1), (1, 1)), weight_grad=weight_grad)
+    up = FastConvTranspose(2, transpose_kernel=True, weight_grad=weight_grad)
+    x = normal((8, 4, 4, 2), 16)
+    p_up = _random_params(up, x, 17)
+    p_conv = _random_params(conv, jnp.zeros((8, 8, 8, 2)), 18)
+
+    def loss(p_up, p_conv, x):  # a tiny generator -> critic with a per-example gradient penalty
+        img = jnp.tanh(up.apply(p_up, x))
+        score = jnp.sum(conv.apply(p_conv, img))
+        gx = jax.vmap(jax.grad(lambda im: jnp.sum(conv.apply(p_conv, im[None]) ** 2)))(img)
+        return score + jnp.sum(gx ** 2)
+
+    def local(p_up, p_conv, x):
+        return jax.grad(lambda a, b: jax.lax.psum(loss(a, b, x), "data"), argnums=(0, 1))(p_up, p_conv)
+
+    P = jax.sharding.PartitionSpec
+    mapped = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(), P("data")), out_specs=P()))
+    want = jax.jit(jax.grad(loss, argnums=(0, 1)))(p_up, p_conv, x)
+    assert_close(mapped(p_up, p_conv, x), want)

@@ -2,31 +2,33 @@
 
 XLA:CPU runs a convolution's forward pass and its input gradient at matrix-
 multiply speed, but its *weight* gradient (a convolution that contracts over
-the batch and spatial axes) about 15x slower, and the weight gradient of
-``lax.conv_transpose`` about 25x slower than its forward (DESIGN.md, measured
-facts). Two rewrites remove those paths without changing a single value
-beyond float rounding:
+the batch and spatial axes) up to about 15x slower for wide layers, and the
+weight gradient of ``lax.conv_transpose`` about 25x slower than its forward
+(DESIGN.md, measured facts). Two rewrites remove those paths without changing
+a single value beyond float rounding:
 
 * :func:`conv2d` keeps ``lax.conv_general_dilated`` for the forward pass and
   the input gradient, and computes the weight gradient as one matrix product
   per kernel tap, ``dW[a, b] = sum_{n,i,j} xpad[n, s*i+a, s*j+b, :]^T g[n, i, j, :]``,
   inside a ``jax.custom_vjp``. The input gradient is itself a ``custom_vjp``
-  with the same tap products as its weight derivative, so penalties that
-  differentiate the critic's input gradient (WGAN-GP, R1, DRAGAN) stay on the
-  fast path too.
+  with the same weight derivative, so penalties that differentiate the
+  critic's input gradient (WGAN-GP, R1, DRAGAN) stay on the fast path too.
+  Narrow layers (``Cin * Cout < TAP_MIN_CHANNELS``) keep XLA's own weight
+  gradient, which is the faster one there.
 * :func:`conv_transpose_4x4_s2` computes a 4x4, stride-2 transposed convolution
   (output = 2 x input, PyTorch ``ConvTranspose2d(Cin, Cout, 4, stride=2, padding=1)``)
-  so that its weight gradient is also tap matmuls: either as the exact adjoint
-  (input gradient) of the 4x4 stride-2 :func:`conv2d` (the default), or as
-  four 2x2 convolutions, one per output phase (even/odd row x even/odd
-  column), interleaved depth-to-space.
+  so that its weight gradient is that of an ordinary convolution: either as
+  the exact adjoint (input gradient) of the 4x4 stride-2 :func:`conv2d` (the
+  default), or as four 2x2 convolutions, one per output phase (even/odd row x
+  even/odd column), interleaved depth-to-space.
 
 :class:`FastConv` and :class:`FastConvTranspose` are drop-in replacements for
 ``flax.linen.Conv`` / ``ConvTranspose``: same parameter names, shapes and
 initializers, so a checkpoint does not depend on which one trained it.
 
-Both are reverse-mode only (``jax.grad``, ``jax.vjp`` and their nesting);
-forward-mode (``jax.jvp``, ``jax.jacfwd``) raises, as for any ``custom_vjp``.
+Both work under ``jit``, ``vmap`` and ``shard_map``; they are reverse-mode only
+(``jax.grad``, ``jax.vjp`` and their nesting): forward mode (``jax.jvp``,
+``jax.jacfwd``) raises, as for any ``custom_vjp``.
 """
 
 from __future__ import annotations
@@ -84,19 +86,55 @@ def tap_weight_grad(x: jax.Array, g: jax.Array, kernel_hw: tuple[int, int],
     return jnp.stack(taps).reshape(kh, kw, cin, cout).astype(g.dtype)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv2d(x: jax.Array, w: jax.Array, strides: tuple[int, int], pads: Pads) -> jax.Array:
-    """``lax.conv_general_dilated`` (NHWC / HWIO) whose weight gradient is tap matmuls.
+# Cin * Cout from which the tap products beat XLA's own weight gradient of a convolution.
+# Measured on 2 AVX2 cores (benchmarks/layer_speed.py): XLA's is 1.3-2.5x faster at 32-64
+# channels, the taps 2.5-3x faster from 96-128 channels at 32x32 (3x3, stride 1), and 8-13x
+# faster for DCGAN's transposed convolutions. Either way the result is the same.
+TAP_MIN_CHANNELS = 8192
+WEIGHT_GRAD_MODES = ("auto", "taps", "xla")
+
+
+def _xla_weight_grad(x, g, kernel_hw, strides, pads):
+    """XLA's own weight gradient of ``conv(x, .)`` at cotangent ``g``, as JAX's autodiff emits it.
+
+    ``dW[a, b, ci, co] = sum_{n,i,j} xpad[n, s i + a, s j + b, ci] g[n, i, j, co]``: a
+    convolution over (row, column) with the batch as the contracted feature axis and ``g``
+    as a kernel dilated by the strides. Written out (no dummy primal, see
+    :func:`_lax_input_grad`).
+    """
+    padding = [(lo, (out - 1) * s + k - size - lo) for size, out, k, s, (lo, _) in
+               ((x.shape[1], g.shape[1], kernel_hw[0], strides[0], pads[0]),
+                (x.shape[2], g.shape[2], kernel_hw[1], strides[1], pads[1]))]
+    dw = lax.conv_general_dilated(x, g, (1, 1), padding, rhs_dilation=strides,
+                                  dimension_numbers=("CHWN", "IHWO", "NHWC"))  # [Cin, kh, kw, Cout]
+    return jnp.transpose(dw, (1, 2, 0, 3))
+
+
+def _weight_grad(x, g, w, strides, pads, mode):
+    cin, cout = w.shape[2:]
+    if mode == "taps" or (mode == "auto" and cin * cout >= TAP_MIN_CHANNELS):
+        dw = tap_weight_grad(x, g, w.shape[:2], strides, pads)
+    else:
+        dw = _xla_weight_grad(x, g, w.shape[:2], strides, pads)
+    return dw.astype(w.dtype)
+
+
+def conv2d(x: jax.Array, w: jax.Array, strides: tuple[int, int], pads: Pads,
+           weight_grad: str = "auto") -> jax.Array:
+    """``lax.conv_general_dilated`` (NHWC / HWIO) whose weight gradient can be tap matmuls.
 
     The same values as ``lax.conv_general_dilated(x, w, strides, pads,
     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))`` and, to float rounding, the
-    same gradients of every order that reverse mode reaches.
+    same gradients of every order that reverse mode reaches, inside ``jit``,
+    ``vmap`` and ``shard_map``.
 
     Args:
       x: ``[N, H, W, Cin]``.
       w: ``[kh, kw, Cin, Cout]``.
       strides: ``(s_h, s_w)``, a tuple (static).
       pads: explicit ``((lo, hi), (lo, hi))`` spatial padding, tuples (static).
+      weight_grad: ``'taps'`` (:func:`tap_weight_grad`), ``'xla'`` (XLA's own) or
+        ``'auto'``: taps when ``Cin * Cout >= TAP_MIN_CHANNELS``.
 
     Returns:
       ``[N, Ho, Wo, Cout]``.
@@ -106,10 +144,17 @@ def conv2d(x: jax.Array, w: jax.Array, strides: tuple[int, int], pads: Pads) -> 
       >>> conv2d(x, w, (2, 2), ((1, 1), (1, 1))).shape
       (2, 4, 4, 4)
     """
+    if weight_grad not in WEIGHT_GRAD_MODES:
+        raise ModelConfigError(f"weight_grad must be one of {WEIGHT_GRAD_MODES}, not {weight_grad!r}")
+    return _conv2d(x, w, tuple(strides), tuple(map(tuple, pads)), weight_grad)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv2d(x, w, strides, pads, mode):
     return _lax_conv(x, w, strides, pads)
 
 
-def _conv2d_fwd(x, w, strides, pads):
+def _conv2d_fwd(x, w, strides, pads, mode):
     return _lax_conv(x, w, strides, pads), (x, w)
 
 
@@ -136,14 +181,14 @@ def _varying_axes(x: jax.Array) -> frozenset:
     return frozenset(getattr(manual, "varying", None) or ())
 
 
-def _conv2d_bwd(strides, pads, res, g):
+def _conv2d_bwd(strides, pads, mode, res, g):
     x, w = res
-    dx = _conv2d_input_grad(g, w, x.shape, strides, pads)
-    dw = tap_weight_grad(x, g, w.shape[:2], strides, pads)
-    return _like_primal(dx.astype(x.dtype), x), _like_primal(dw.astype(w.dtype), w)
+    dx = _conv2d_input_grad(g, w, x.shape, strides, pads, mode)
+    dw = _weight_grad(x, g, w, strides, pads, mode)
+    return _like_primal(dx.astype(x.dtype), x), _like_primal(dw, w)
 
 
-conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+_conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
 def _lax_input_grad(g, w, x_shape, strides, pads):
@@ -166,21 +211,21 @@ def _lax_input_grad(g, w, x_shape, strides, pads):
                                     dimension_numbers=_DN)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv2d_input_grad(g, w, x_shape, strides, pads):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _conv2d_input_grad(g, w, x_shape, strides, pads, mode):
     return _lax_input_grad(g, w, x_shape, strides, pads)
 
 
-def _input_grad_fwd(g, w, x_shape, strides, pads):
+def _input_grad_fwd(g, w, x_shape, strides, pads, mode):
     return _lax_input_grad(g, w, x_shape, strides, pads), (g, w)
 
 
-def _input_grad_bwd(x_shape, strides, pads, res, c):
+def _input_grad_bwd(x_shape, strides, pads, mode, res, c):
     # dx = T_w^T g is bilinear in (g, w) with <c, T_w^T g> = <conv(c, w), g>, so its
-    # cotangents are the forward convolution of c and the tap product of (c, g).
+    # cotangents are the forward convolution of c and the weight gradient at (c, g).
     g, w = res
-    dg = conv2d(c, w, strides, pads).astype(g.dtype)
-    dw = tap_weight_grad(c, g, w.shape[:2], strides, pads).astype(w.dtype)
+    dg = _conv2d(c, w, strides, pads, mode).astype(g.dtype)
+    dw = _weight_grad(c, g, w, strides, pads, mode)
     return _like_primal(dg, g), _like_primal(dw, w)
 
 
@@ -233,6 +278,7 @@ class FastConv(nn.Module):
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
     param_dtype: jnp.dtype = jnp.float32
+    weight_grad: str = "auto"  # 'auto' | 'taps' | 'xla', see conv2d.
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -242,7 +288,7 @@ class FastConv(nn.Module):
         pads = explicit_pads(self.padding, x.shape[1:3], kernel_hw, strides)
         kernel = self.param("kernel", self.kernel_init, (*kernel_hw, x.shape[-1], self.features),
                             self.param_dtype)
-        y = conv2d(x, kernel.astype(x.dtype), strides, pads)
+        y = conv2d(x, kernel.astype(x.dtype), strides, pads, self.weight_grad)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(y.dtype)
         return y
@@ -265,7 +311,7 @@ def _phase_kernel(kernel: jax.Array, transpose_kernel: bool) -> jax.Array:
     return f.transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, cin, 4 * cout)  # outputs (r_h, r_w, Cout)
 
 
-def _conv_transpose_phases(x, kernel, transpose_kernel):
+def _conv_transpose_phases(x, kernel, transpose_kernel, weight_grad):
     n, h, w, _ = x.shape
     k2 = _phase_kernel(kernel, transpose_kernel)
     cout = k2.shape[-1] // 4
@@ -273,7 +319,7 @@ def _conv_transpose_phases(x, kernel, transpose_kernel):
     # The four phase convolutions as one: every phase's filters over every window; phase
     # (r_h, r_w) keeps its own filters at offset (r_h, r_w). One larger matrix product beats
     # four small ones on XLA:CPU, most of all for few output channels.
-    y = conv2d(xp, k2, (1, 1), ((0, 0), (0, 0)))  # [N, H + 1, W + 1, 4 * Cout]
+    y = conv2d(xp, k2, (1, 1), ((0, 0), (0, 0)), weight_grad)  # [N, H + 1, W + 1, 4 * Cout]
     rows = []
     for r_h in range(2):
         cols = [y[:, r_h:r_h + h, r_w:r_w + w, (2 * r_h + r_w) * cout:(2 * r_h + r_w + 1) * cout]
@@ -282,21 +328,21 @@ def _conv_transpose_phases(x, kernel, transpose_kernel):
     return jnp.stack(rows, axis=2).reshape(n, 2 * h, 2 * w, cout)  # [N, H, r_h, W, r_w, Cout]
 
 
-def _conv_transpose_adjoint(x, kernel, transpose_kernel):
+def _conv_transpose_adjoint(x, kernel, transpose_kernel, weight_grad):
     # PyTorch's ConvTranspose2d(4, stride=2, padding=1) is the adjoint (input gradient) of
     # Conv2d(4, stride=2, padding=1) with the same [Cin, Cout, 4, 4] weight, i.e. of conv2d with
     # the [4, 4, Cout, Cin] kernel below, applied to a [N, 2H, 2W, Cout] input.
     conv_kernel = kernel if transpose_kernel else jnp.swapaxes(kernel[::-1, ::-1], 2, 3)
     n, h, w, _ = x.shape
     out_shape = (n, 2 * h, 2 * w, conv_kernel.shape[2])
-    return _conv2d_input_grad(x, conv_kernel, out_shape, (2, 2), ((1, 1), (1, 1)))
+    return _conv2d_input_grad(x, conv_kernel, out_shape, (2, 2), ((1, 1), (1, 1)), weight_grad)
 
 
 CONV_TRANSPOSE_METHODS = {"adjoint": _conv_transpose_adjoint, "phases": _conv_transpose_phases}
 
 
 def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, *, transpose_kernel: bool,
-                          method: str = "adjoint") -> jax.Array:
+                          method: str = "adjoint", weight_grad: str = "auto") -> jax.Array:
     """``lax.conv_transpose(x, kernel, (2, 2), 'SAME', transpose_kernel=...)`` for a 4x4 kernel.
 
     With ``transpose_kernel=True`` and ``kernel = torch_weight.permute(2, 3, 1, 0)``
@@ -320,6 +366,8 @@ def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, *, transpose_kernel: 
       kernel: ``[4, 4, Cout, Cin]`` if ``transpose_kernel`` else ``[4, 4, Cin, Cout]``.
       transpose_kernel: as in ``lax.conv_transpose``.
       method: ``'adjoint'`` or ``'phases'``.
+      weight_grad: as in :func:`conv2d` (the convolution being the 4x4 stride-2 one
+        for ``'adjoint'``, the 2x2 one with ``4 * Cout`` outputs for ``'phases'``).
 
     Returns:
       ``[N, 2H, 2W, Cout]``.
@@ -334,7 +382,9 @@ def conv_transpose_4x4_s2(x: jax.Array, kernel: jax.Array, *, transpose_kernel: 
     if method not in CONV_TRANSPOSE_METHODS:
         raise ModelConfigError(
             f"unknown transposed-conv method {method!r}; valid: {', '.join(CONV_TRANSPOSE_METHODS)}")
-    return CONV_TRANSPOSE_METHODS[method](x, kernel, transpose_kernel)
+    if weight_grad not in WEIGHT_GRAD_MODES:
+        raise ModelConfigError(f"weight_grad must be one of {WEIGHT_GRAD_MODES}, not {weight_grad!r}")
+    return CONV_TRANSPOSE_METHODS[method](x, kernel, transpose_kernel, weight_grad)
 
 
 class FastConvTranspose(nn.Module):
@@ -361,6 +411,7 @@ class FastConvTranspose(nn.Module):
     bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
     param_dtype: jnp.dtype = jnp.float32
     method: str = "adjoint"  # or 'phases'; see conv_transpose_4x4_s2.
+    weight_grad: str = "auto"  # 'auto' | 'taps' | 'xla', see conv2d.
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -379,7 +430,7 @@ class FastConvTranspose(nn.Module):
         shape = (4, 4, self.features, cin) if self.transpose_kernel else (4, 4, cin, self.features)
         kernel = self.param("kernel", self.kernel_init, shape, self.param_dtype)
         y = conv_transpose_4x4_s2(x, kernel.astype(x.dtype), transpose_kernel=self.transpose_kernel,
-                                  method=self.method)
+                                  method=self.method, weight_grad=self.weight_grad)
         if self.use_bias:
             y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(y.dtype)
         return y
