@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from jaxgan import config as jaxgan_config
 from jaxgan import models
 from jaxgan.models import ARCHS, ModelConfigError, UnknownArchError, build_models, dcgan, fast_conv, resnet
 
@@ -248,6 +249,9 @@ def test_build_models_from_config():
     assert (d.critic_map, d.spectral_norm, d.width, d.num_classes) == (8, True, 4, 10)
     g, d = build_models(model_cfg(arch="resnet", g_width=2, d_width=3), data_cfg(image_size=48))
     assert isinstance(g, resnet.Generator) and d.spectral_norm and d.width == 3
+    base = jaxgan_config.base_config()  # the documented defaults build as they are
+    g, d = build_models(base.model, base.data)
+    assert (g.image_size, d.critic_map, g.fast_cpu_layers) == (32, 1, True)
 
 
 @pytest.mark.parametrize("model_kw,data_kw,match", [
