@@ -24,6 +24,8 @@ from absl import app, flags
 from jaxgan.metrics import sources
 
 METRICS = ("fid", "kid", "is", "classifier_fid")
+
+
 def define_flags() -> None:
     """Registers the command's flags (once). Not at import: other jaxgan commands (and pytest's
     doctest import of every module) share absl's global flag namespace."""
@@ -47,7 +49,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("kid_subset_size", 1000, "KID: images per subset.")
     flags.DEFINE_integer("is_splits", 10, "Inception Score: number of splits.")
     flags.DEFINE_string("classifier_dataset", "mnist", "classifier_fid: mnist | fashion_mnist.")
-    flags.DEFINE_string("save_real_stats", "", "Write the real images' statistics here.")
+    flags.DEFINE_string("save_real_stats", "",
+                        "Write the real images' Inception statistics (pytorch-fid .npz) here.")
 
 
 class EvaluateError(ValueError):
