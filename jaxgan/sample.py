@@ -13,11 +13,17 @@ import sys
 import numpy as np
 from absl import app, flags
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training run's workdir.")
-_NUM = flags.DEFINE_integer("num", 64, "Number of images.")
-_OUT = flags.DEFINE_string("out", None, "Output .npz or .png file.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
-_BEST = flags.DEFINE_bool("best", False, "Use the best checkpoint by the evaluation metric.")
+_FLAGS = {}
+
+
+def define_flags() -> None:
+    """Registers the command's flags; only when run as a command (see jaxgan.train)."""
+    _FLAGS["workdir"] = flags.DEFINE_string("workdir", None, "A training run's workdir.")
+    _FLAGS["num"] = flags.DEFINE_integer("num", 64, "Number of images.")
+    _FLAGS["out"] = flags.DEFINE_string("out", None, "Output .npz or .png file.")
+    _FLAGS["seed"] = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+    _FLAGS["best"] = flags.DEFINE_bool("best", False,
+                                       "Use the best checkpoint by the evaluation metric.")
 
 
 def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
@@ -61,13 +67,13 @@ def main(argv):
     from jaxgan.checkpoint import CheckpointError
     from jaxgan.images import make_grid, save_png
 
-    out = _OUT.value
+    out = _FLAGS["out"].value
     ext = os.path.splitext(out)[1].lower()
     if ext not in (".npz", ".png"):
         print(f"jaxgan.sample: error: --out must end in .npz or .png, got {out!r}.", file=sys.stderr)
         sys.exit(1)
     try:
-        images, labels = _generate(_WORKDIR.value, _NUM.value, _SEED.value, best=_BEST.value,
+        images, labels = _generate(_FLAGS["workdir"].value, _FLAGS["num"].value, _FLAGS["seed"].value, best=_FLAGS["best"].value,
                                    batch_size=256)
     except CheckpointError as e:
         print(f"jaxgan.sample: error: {e}", file=sys.stderr)
@@ -82,5 +88,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["workdir", "out"])
     app.run(main)

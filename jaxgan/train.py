@@ -23,16 +23,23 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "An experiment file in configs/ (defines get_config()).", lock_config=True)
-_WORKDIR = flags.DEFINE_string(
-    "workdir", None, "Where checkpoints, logs and samples go; default runs/<config name>.")
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "Multi-process runs: HOST:PORT of process 0's coordinator.")
-_NUM_PROCESSES = flags.DEFINE_integer(
-    "num_processes", None, "Multi-process runs: the number of processes (one per host).")
-_PROCESS_ID = flags.DEFINE_integer(
-    "process_id", None, "Multi-process runs: this process's index in [0, num_processes).")
+_FLAGS = {}
+
+
+def define_flags() -> None:
+    """Registers the command's flags; only when run as a command, so importing this
+    module (doctests, ``jaxgan.sample`` in the same process) never clashes."""
+    _FLAGS["config"] = config_flags.DEFINE_config_file(
+        "config", None, "An experiment file in configs/ (defines get_config()).",
+        lock_config=True)
+    _FLAGS["workdir"] = flags.DEFINE_string(
+        "workdir", None, "Where checkpoints, logs and samples go; default runs/<config name>.")
+    _FLAGS["coordinator_address"] = flags.DEFINE_string(
+        "coordinator_address", None, "Multi-process runs: HOST:PORT of process 0's coordinator.")
+    _FLAGS["num_processes"] = flags.DEFINE_integer(
+        "num_processes", None, "Multi-process runs: the number of processes (one per host).")
+    _FLAGS["process_id"] = flags.DEFINE_integer(
+        "process_id", None, "Multi-process runs: this process's index in [0, num_processes).")
 
 
 def default_workdir(config_path: str) -> str:
@@ -50,11 +57,11 @@ def main(argv):
     from jaxgan.config import ConfigError
     from jaxgan.data import MissingDependencyError
 
-    workdir = _WORKDIR.value or default_workdir(flags.FLAGS["config"].config_filename)
+    workdir = _FLAGS["workdir"].value or default_workdir(flags.FLAGS["config"].config_filename)
     try:
-        parallel.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value,
-                                        _PROCESS_ID.value)
-        config = _CONFIG.value
+        parallel.initialize_distributed(_FLAGS["coordinator_address"].value,
+                                        _FLAGS["num_processes"].value, _FLAGS["process_id"].value)
+        config = _FLAGS["config"].value
         run = trainer.run
         if "sgan" in config:  # A Stacked GAN experiment: its own stack-by-stack schedule.
             from jaxgan.sgan import trainer as sgan_trainer
@@ -70,5 +77,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     flags.mark_flags_as_required(["config"])
     app.run(main)
