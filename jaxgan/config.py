@@ -37,7 +37,7 @@ def base_config() -> ml_collections.ConfigDict:
     m.d_width = 64  # Channel width multiplier of the critic.
     m.critic_map = 1  # The critic scores an n x n map (n in {1, 4, 8}); 1 = one score.
     m.spectral_norm = False  # Spectral normalization in the critic (always on for 'resnet').
-    m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (see models/layers.py).
+    m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (models/fast_conv.py); CPU only.
 
     # ---- adversarial loss -------------------------------------------------
     c.loss = l = ml_collections.ConfigDict()
