@@ -85,9 +85,15 @@ def make_predictor(encoder):
 
 def accuracy(predict, params, images_uint8: np.ndarray, labels: np.ndarray,
              batch_size: int = 1000) -> float:
-    """Top-1 accuracy of ``predict`` (from :func:`make_predictor`) on uint8 images."""
+    """Top-1 accuracy of ``predict`` (from :func:`make_predictor`) on uint8 images.
+
+    Batches are padded to ``batch_size`` rows, so ``predict`` compiles once.
+    """
     correct = 0
     for i in range(0, len(images_uint8), batch_size):
-        pred = np.asarray(predict(params, images_uint8[i:i + batch_size]))
+        x = images_uint8[i:i + batch_size]
+        n = len(x)
+        x = np.pad(x, ((0, batch_size - n),) + ((0, 0),) * (x.ndim - 1))
+        pred = np.asarray(predict(params, x))[:n]
         correct += int(np.sum(pred == labels[i:i + batch_size]))
     return correct / max(len(images_uint8), 1)

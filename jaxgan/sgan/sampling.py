@@ -81,13 +81,19 @@ def class_grid_inputs(seed: int, sgan_cfg, num_classes: int, per_class: int):
 
 def generate(sample: Callable, state: SGANState, sgan_cfg, key: jax.Array, labels,
              batch_size: int = 500) -> np.ndarray:
-    """Float images ``[N, H, W, C]`` in [-1, 1] for the given int labels, fresh noise from ``key``."""
-    labels = jnp.asarray(labels, jnp.int32)
+    """Float images ``[N, H, W, C]`` in [-1, 1] for the given int labels, fresh noise from ``key``.
+
+    Every call of ``sample`` has ``batch_size`` rows (the last chunk padded, then
+    trimmed), so it compiles once whatever ``N`` is.
+    """
+    labels = np.asarray(labels, np.int32)
     out = []
     for i in range(0, len(labels), batch_size):
         y = labels[i:i + batch_size]
-        z1, z0 = draw(jax.random.fold_in(key, i), sgan_cfg, len(y))
-        out.append(np.asarray(sample(state.g_params, state.g_vars, z1, z0, y)))
+        n = len(y)
+        y = jnp.asarray(np.pad(y, (0, batch_size - n)))
+        z1, z0 = draw(jax.random.fold_in(key, i), sgan_cfg, batch_size)
+        out.append(np.asarray(sample(state.g_params, state.g_vars, z1, z0, y))[:n])
     return np.concatenate(out)
 
 

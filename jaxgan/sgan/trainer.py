@@ -255,7 +255,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                 key = jax.random.fold_in(jax.random.key(config.seed), 0xF1A)
                 for k in range(config.data.num_classes):
                     x = sampling.generate(prog.sample, state, s, jax.random.fold_in(key, k),
-                                          np.full(64, k))
+                                          np.full(64, k), batch_size=len(grid[2]))
                     logger.image_grid(global_step, images.to_uint8(x), tag=f"class{k}")
 
         if preemption.requested:  # SIGTERM while starting: nothing new to save.
