@@ -73,6 +73,7 @@ if in_save:
     atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
 
 from jaxgan import train
+train.define_flags()
 flags.mark_flags_as_required(["config"])
 app.run(train.main)
 """

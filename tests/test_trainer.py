@@ -96,6 +96,7 @@ def test_bad_config_is_refused_with_the_field_named(tmp_path):
         trainer.run(c, str(tmp_path / "x"))
 
 
+@pytest.mark.slow  # Three fresh processes, each compiling the step; tests/test_bad_input.py covers the CLI's errors.
 def test_command_line_train_then_sample(tmp_path):
     workdir = str(tmp_path / "cli")
     env = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu"}
