@@ -28,8 +28,9 @@ jaxgan.metrics' small classifier (not the SGAN encoder):
 The same numbers for real test images (``real``) give the scale. One JSON line
 per run goes to ``--out`` (appended; finished runs are skipped, so the script
 resumes), and the table of means and standard deviations over seeds is printed
-(``--table`` prints it from the file alone). Compiled programs are shared by
-every seed and data set of a row (jaxgan.sgan.trainer.programs).
+(``--table`` prints it from the file alone; ``--evaluate WORKDIR`` measures any
+trained SGAN workdir the same way). Compiled programs are shared by every seed
+and data set of a row (jaxgan.sgan.trainer.programs).
 """
 
 from __future__ import annotations
@@ -173,6 +174,30 @@ def run(args) -> None:
                 print(json.dumps(record), flush=True)
 
 
+def evaluate_workdir(workdir: str, args) -> dict:
+    """The ablation's metrics of the last checkpoint of any SGAN workdir (e.g. a configs/ run)."""
+    import jax
+
+    from jaxgan import checkpoint, data, images, parallel
+    from jaxgan.metrics.classifier import classifier_extractor
+    from jaxgan.metrics.evaluator import reference_statistics
+    from jaxgan.sgan import sampling, trainer
+
+    config = checkpoint.load_workdir_config(workdir)
+    mesh = parallel.make_mesh()
+    prog = trainer.programs(config, mesh)
+    ckpt = checkpoint.Checkpointer(workdir)
+    state, meta = ckpt.restore(trainer.abstract_state(prog.init, mesh))
+    ckpt.close()
+    extractor = classifier_extractor(config.data.name, mesh=mesh, batch_size=500)
+    mu, sigma, _ = reference_statistics(extractor, data.load_dataset(config.data).images)
+    want = np.repeat(np.arange(10), args.eval_per_class)
+    key = jax.random.fold_in(jax.random.key(config.seed), 0xAB1A)
+    x = images.to_uint8(sampling.generate(prog.sample, state, config.sgan, key, want))
+    return {"workdir": workdir, "dataset": config.data.name, "gan_steps": int(state.step),
+            "batch": config.train.batch_size, **measure(x, want, extractor, (mu, sigma), 10)}
+
+
 def table(path: str) -> str:
     """Markdown table: mean ± std over seeds of every metric, per data set and row."""
     with open(path) as f:
@@ -207,6 +232,7 @@ def main(argv=None) -> None:
     p.add_argument("--workdir", default="runs/sgan_ablation")
     p.add_argument("--out", default="runs/sgan_ablation/results.jsonl")
     p.add_argument("--table", action="store_true", help="only print the table of --out")
+    p.add_argument("--evaluate", default="", help="only measure this trained SGAN workdir")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.rows = [r for r in args.rows.split(",") if r]
@@ -214,6 +240,9 @@ def main(argv=None) -> None:
     if unknown:
         p.error(f"unknown rows {unknown}; choose from {list(ROWS)}")
     args.seeds = [int(s) for s in args.seeds.split(",") if s]
+    if args.evaluate:
+        print(json.dumps(evaluate_workdir(args.evaluate, args)))
+        return
     if not args.table:
         run(args)
     print(table(args.out))

@@ -140,7 +140,7 @@ def _test_accuracy(config, predict, params) -> float | None:
     return encoder_io.accuracy(predict, params, test.images, test.labels)
 
 
-def _abstract_state(init, mesh) -> SGANState:
+def abstract_state(init, mesh) -> SGANState:
     """Shapes, dtypes and (replicated) shardings of the initial state, without running init."""
     sharding = parallel.replicated(mesh)
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
@@ -177,7 +177,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
     extractor = _eval_extractor(config, mesh) if config.eval.every else None
     s, t = config.sgan, config.train
     prog = programs(config, mesh)
-    abstract = _abstract_state(prog.init, mesh)
+    abstract = abstract_state(prog.init, mesh)
     saved_encoder = os.path.join(workdir, encoder_io.ENCODER_FILE)
     enc_file = os.path.expanduser(s.encoder_path) or (
         saved_encoder if os.path.isfile(saved_encoder) else "")
