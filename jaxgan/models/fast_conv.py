@@ -13,8 +13,8 @@ a single value beyond float rounding:
   inside a ``jax.custom_vjp``. The input gradient is itself a ``custom_vjp``
   with the same weight derivative, so penalties that differentiate the
   critic's input gradient (WGAN-GP, R1, DRAGAN) stay on the fast path too.
-  Narrow layers (``Cin * Cout < TAP_MIN_CHANNELS``) keep XLA's own weight
-  gradient, which is the faster one there.
+  ``weight_grad="xla"`` keeps XLA's own weight gradient (faster for narrow
+  layers without a penalty; see ``TAP_MIN_CHANNELS``).
 * :func:`conv_transpose_4x4_s2` computes a 4x4, stride-2 transposed convolution
   (output = 2 x input, PyTorch ``ConvTranspose2d(Cin, Cout, 4, stride=2, padding=1)``)
   so that its weight gradient is that of an ordinary convolution: either as
@@ -86,11 +86,14 @@ def tap_weight_grad(x: jax.Array, g: jax.Array, kernel_hw: tuple[int, int],
     return jnp.stack(taps).reshape(kh, kw, cin, cout).astype(g.dtype)
 
 
-# Cin * Cout from which the tap products beat XLA's own weight gradient of a convolution.
-# Measured on 2 AVX2 cores (benchmarks/layer_speed.py): XLA's is 1.3-2.5x faster at 32-64
-# channels, the taps 2.5-3x faster from 96-128 channels at 32x32 (3x3, stride 1), and 8-13x
-# faster for DCGAN's transposed convolutions. Either way the result is the same.
-TAP_MIN_CHANNELS = 8192
+# Cin * Cout from which the tap products replace XLA's own weight gradient of a convolution.
+# In isolation (benchmarks/layer_speed.py, 2 AVX2 cores) XLA's is 1.3-2.5x faster at 32-64
+# channels, the taps 2.5-3x faster from 96-128 channels and 8-13x for DCGAN's transposed
+# convolutions. Inside a train step with the gradient penalty (whose double backward
+# differentiates the weight gradients again) the taps win at every width: the MNIST DCGAN
+# step at width 32 took 0.34 s with taps everywhere against 4.4 s with XLA's for layers below
+# 8192 (one probe run of configs/lga_mnist.py's step). So: taps throughout.
+TAP_MIN_CHANNELS = 0
 WEIGHT_GRAD_MODES = ("auto", "taps", "xla")
 
 
