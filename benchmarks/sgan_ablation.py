@@ -187,14 +187,16 @@ def evaluate_workdir(workdir: str, args) -> dict:
     mesh = parallel.make_mesh()
     prog = trainer.programs(config, mesh)
     ckpt = checkpoint.Checkpointer(workdir)
-    state, meta = ckpt.restore(trainer.abstract_state(prog.init, mesh))
+    state, meta = ckpt.restore(trainer.abstract_state(prog.init, mesh),
+                               step=args.evaluate_step or None)
     ckpt.close()
     extractor = classifier_extractor(config.data.name, mesh=mesh, batch_size=500)
     mu, sigma, _ = reference_statistics(extractor, data.load_dataset(config.data).images)
     want = np.repeat(np.arange(10), args.eval_per_class)
     key = jax.random.fold_in(jax.random.key(config.seed), 0xAB1A)
     x = images.to_uint8(sampling.generate(prog.sample, state, config.sgan, key, want))
-    return {"workdir": workdir, "dataset": config.data.name, "gan_steps": int(state.step),
+    return {"workdir": workdir, "dataset": config.data.name,
+            "global_step": int(state.global_step()), "gan_steps": int(state.step),
             "batch": config.train.batch_size, **measure(x, want, extractor, (mu, sigma), 10)}
 
 
@@ -233,6 +235,8 @@ def main(argv=None) -> None:
     p.add_argument("--out", default="runs/sgan_ablation/results.jsonl")
     p.add_argument("--table", action="store_true", help="only print the table of --out")
     p.add_argument("--evaluate", default="", help="only measure this trained SGAN workdir")
+    p.add_argument("--evaluate_step", type=int, default=0,
+                   help="with --evaluate: the checkpoint's global step (default the latest)")
     args = p.parse_args(argv)
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.rows = [r for r in args.rows.split(",") if r]
