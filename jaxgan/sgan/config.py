@@ -87,8 +87,8 @@ def sgan_config(dataset: str = "mnist") -> ml_collections.ConfigDict:
     c.data.image_size = 28
     c.data.channels = 1
     c.data.fit = "pad"  # 28x28 digits stay 28x28, the size of the authors' encoder input.
-    # Stock Flax convolutions: jaxgan.models.fast_conv's custom VJPs do not yet pass
-    # shard_map's varying-manual-axes check (their input gradient loses the 'data' axis).
+    # Stock Flax convolutions: at the CPU widths the exact rewrites of jaxgan.models.fast_conv
+    # measured no faster (0.22 s a GAN step at batch 100 against 0.23-0.32 s); both run.
     c.model.fast_cpu_layers = False
     c.loss.name = "nonsaturating"  # D: BCE of real vs fake; G: -log D(G(.)).
     c.optim.g_lr = c.optim.d_lr = 1e-4
@@ -189,11 +189,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.loss.lga != "none" or config.loss.real_label != 1.0:
         raise ConfigError("loss.lga and loss.real_label are not used by the SGAN trainer; keep "
                           "loss.lga='none' and loss.real_label=1.0.")
-    if config.model.fast_cpu_layers:
-        raise ConfigError(
-            "model.fast_cpu_layers=True: the fast XLA:CPU convolutions (jaxgan.models.fast_conv) "
-            "fail inside the data-parallel SGAN step (their custom input gradient drops the "
-            "'data' mesh axis); set --config.model.fast_cpu_layers=False.")
     if config.optim.n_critic != 1:
         raise ConfigError(f"optim.n_critic={config.optim.n_critic}: SGAN alternates one "
                           "discriminator and one generator update (set it to 1).")
