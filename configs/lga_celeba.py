@@ -14,7 +14,7 @@ Model: DCGAN 64x64 (or the SNGAN ResNet for the sngan rows), Adam(0, 0.9), lr 1e
 batch 64, 100k generator steps. Expected cost: a GPU day; not run here.
 """
 
-from jaxgan.config import apply_lga_variant, base_config
+from jaxgan.config import apply_lga_variant, apply_paper_schedule, base_config
 
 
 def get_config(variant: str = "lga8"):
@@ -28,12 +28,4 @@ def get_config(variant: str = "lga8"):
     c.model.g_width = 64
     c.model.d_width = 64
     apply_lga_variant(c, variant)
-    c.train.batch_size = 64
-    c.train.num_steps = 100_000
-    c.train.log_every = 100
-    c.train.sample_every = 2000
-    c.train.checkpoint_every = 5000
-    c.eval.every = 10_000
-    c.eval.metric = "fid"
-    c.eval.num_samples = 10_000
-    return c
+    return apply_paper_schedule(c)

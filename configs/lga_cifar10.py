@@ -9,7 +9,7 @@ here; the command says so at once). Adam(0, 0.9), lr 1e-4, batch 64, 100k steps,
 FID on 10k samples every 10k steps. Expected cost: hours on one GPU; not run here.
 """
 
-from jaxgan.config import apply_lga_variant, base_config
+from jaxgan.config import apply_lga_variant, apply_paper_schedule, base_config
 
 
 def get_config(variant: str = "lga8"):
@@ -20,10 +20,4 @@ def get_config(variant: str = "lga8"):
     c.data.random_flip = True
     c.model.arch = "dcgan"
     apply_lga_variant(c, variant)
-    c.train.batch_size = 64
-    c.train.num_steps = 100_000
-    c.train.sample_every = 2000
-    c.train.checkpoint_every = 5000
-    c.eval.every = 10_000
-    c.eval.num_samples = 10_000
-    return c
+    return apply_paper_schedule(c)

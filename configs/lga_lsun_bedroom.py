@@ -9,7 +9,7 @@ VARIANT: a row of jaxgan.config.LGA_VARIANTS (default lga8). Data: a prepared TF
 100k steps, FID every 10k. Expected cost: a GPU day; not run here.
 """
 
-from jaxgan.config import apply_lga_variant, base_config
+from jaxgan.config import apply_lga_variant, apply_paper_schedule, base_config
 
 
 def get_config(variant: str = "lga8"):
@@ -19,10 +19,4 @@ def get_config(variant: str = "lga8"):
     c.data.channels = 3
     c.model.arch = "dcgan"
     apply_lga_variant(c, variant)
-    c.train.batch_size = 64
-    c.train.num_steps = 100_000
-    c.train.sample_every = 2000
-    c.train.checkpoint_every = 5000
-    c.eval.every = 10_000
-    c.eval.num_samples = 10_000
-    return c
+    return apply_paper_schedule(c)

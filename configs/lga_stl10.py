@@ -9,7 +9,7 @@ in DIR (not downloadable here). Adam(0, 0.9), batch 64, 100k steps, FID every 10
 Expected cost: a GPU day; not run here.
 """
 
-from jaxgan.config import apply_lga_variant, base_config
+from jaxgan.config import apply_lga_variant, apply_paper_schedule, base_config
 
 
 def get_config(variant: str = "sngan_lga"):
@@ -21,10 +21,4 @@ def get_config(variant: str = "sngan_lga"):
     c.data.random_flip = True
     c.model.arch = "resnet"
     apply_lga_variant(c, variant)
-    c.train.batch_size = 64
-    c.train.num_steps = 100_000
-    c.train.sample_every = 2000
-    c.train.checkpoint_every = 5000
-    c.eval.every = 10_000
-    c.eval.num_samples = 10_000
-    return c
+    return apply_paper_schedule(c)
