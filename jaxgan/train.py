@@ -72,6 +72,9 @@ def main(argv):
             MissingDependencyError, FileNotFoundError, ValueError) as e:
         # A user mistake or a stopped run: one clear line, no traceback.
         logging.debug("Traceback of the error below:", exc_info=True)
+        # Reads abandoned by a failed checkpoint restore can still be finalised at exit,
+        # each printing an "Exception ignored" traceback; the one line below says it all.
+        sys.unraisablehook = lambda u: logging.debug("At exit: %s", u.exc_value)
         print(f"jaxgan.train: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)
 
