@@ -166,7 +166,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
     source = data.load_dataset(config.data)
     # The metric's network weights are found now; its reference statistics (compute)
     # wait until the checkpoint has been read.
-    extractor = _eval_extractor(config, mesh) if config.eval.every else None
+    extractor = eval_extractor(config, mesh) if config.eval.every else None
     generator, critic, g_tx, d_tx, init, init_key = initializer(config, mesh)
     n_critic = config.optim.n_critic
     batch = config.train.batch_size
@@ -215,7 +215,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
         grid_z, grid_labels = fixed_latents(config.seed, config.train.num_sample_images,
                                             config.model.z_dim, config.data.num_classes)
         use_ema = bool(config.train.ema_decay)
-        evaluator = (_make_evaluator(config, source, mesh, extractor)
+        evaluator = (make_run_evaluator(config, source, mesh, extractor)
                      if extractor is not None else None)
 
         steps = range(start + 1, config.train.num_steps + 1)
@@ -274,7 +274,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
     return {"step": int(state.step), "metrics": last, "preempted": preempted, "state": state}
 
 
-def _eval_extractor(config, mesh):
+def eval_extractor(config, mesh):
     """The evaluation metric's feature network; raises (e.g. missing weights) before any compute."""
     if config.eval.metric == "fid":
         from jaxgan.metrics.features import inception_extractor
@@ -285,8 +285,9 @@ def _eval_extractor(config, mesh):
     return classifier_extractor(config.data.name, mesh=mesh)
 
 
-def _make_evaluator(config, source, mesh, extractor):
-    from jaxgan import metrics  # Lazy: the Inception network is only built when asked for.
+def make_run_evaluator(config, source, mesh, extractor):
+    """The evaluator of ``config.eval`` against ``source``'s images (shared with the SGAN trainer)."""
+    from jaxgan import metrics  # Lazy: the feature network is only built when asked for.
 
     return metrics.make_evaluator(config.eval, config.data, source.images, mesh,
                                   extractor=extractor)

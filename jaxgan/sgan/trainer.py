@@ -36,7 +36,8 @@ from jaxgan.sgan import sampling
 from jaxgan.sgan.models import Networks, build_networks
 from jaxgan.sgan.state import SGANState, init_state, make_optimizers
 from jaxgan.sgan.step import make_encoder_step, make_gan_step
-from jaxgan.trainer import Preemption, TrainingError, check_writable
+from jaxgan.trainer import (Preemption, TrainingError, check_writable, eval_extractor,
+                            make_run_evaluator)
 
 PHASES = {"encoder": 0, "independent": 1, "joint": 2}
 
@@ -174,7 +175,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
     _check_workdir_structure(workdir, config)
     checkpoint.check_workdir_config(workdir, config)
     source = load_source(config)
-    extractor = _eval_extractor(config, mesh) if config.eval.every else None
+    extractor = eval_extractor(config, mesh) if config.eval.every else None
     s, t = config.sgan, config.train
     prog = programs(config, mesh)
     abstract = abstract_state(prog.init, mesh)
@@ -225,7 +226,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
         grid = sampling.class_grid_inputs(config.seed, s, config.data.num_classes,
                                           s.samples_per_class)
         recon_real = jnp.asarray(source.images[:len(grid[2])], jnp.float32) / 127.5 - 1.0
-        evaluator = (_make_evaluator(config, source, mesh, extractor)
+        evaluator = (make_run_evaluator(config, source, mesh, extractor)
                      if extractor is not None else None)
 
         def log(metrics, global_step: int, phase: str, progress) -> None:
@@ -331,24 +332,6 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
 def _finish(summary: dict[str, Any], state: SGANState) -> dict[str, Any]:
     summary.update(step=int(state.step), global_step=int(state.global_step()), state=state)
     return summary
-
-
-def _eval_extractor(config, mesh):
-    """The evaluation metric's feature network; raises (e.g. missing weights) before any compute."""
-    if config.eval.metric == "fid":
-        from jaxgan.metrics.features import inception_extractor
-
-        return inception_extractor(mesh=mesh)
-    from jaxgan.metrics.classifier import classifier_extractor
-
-    return classifier_extractor(config.data.name, mesh=mesh)
-
-
-def _make_evaluator(config, source, mesh, extractor):
-    from jaxgan import metrics  # Lazy: the feature network is only built when asked for.
-
-    return metrics.make_evaluator(config.eval, config.data, source.images, mesh,
-                                  extractor=extractor)
 
 
 def _generate_fn(prog: Programs, state: SGANState, config, step: int):
