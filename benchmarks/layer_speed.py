@@ -18,34 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchmarks._timing import interleaved_medians  # noqa: E402
 from jaxgan.models import ARCHS  # noqa: E402
 from jaxgan.models.fast_conv import FastConv, FastConvTranspose  # noqa: E402
-
-
-def interleaved_medians(fns: dict, reps: int) -> dict:
-    """Median seconds of each zero-argument function, run in turn each repetition.
-
-    Interleaving spreads the load of a shared machine evenly over the columns,
-    so their ratios stay fair even when the absolute times drift.
-    """
-    for fn in fns.values():  # Compile and warm up.
-        jax.block_until_ready(fn())
-    times = {k: [] for k in fns}
-    for _ in range(reps):
-        for k, fn in fns.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def layer_grad_fn(layer: nn.Module, x_shape):
