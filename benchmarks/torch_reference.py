@@ -44,15 +44,21 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANCritic(nn.Module):
-    """4x4 stride-2 convs with LeakyReLU(0.2) down to 4x4 (8x8 for an 8x8 map), then the score layer."""
+    """Convs of w, 2w, 4w channels with LeakyReLU(0.2), then the score layer.
+
+    4x4 stride-2 convs down to 4x4; for an 8x8 map the last one is a 3x3
+    stride-1 conv of the same width instead (every map has the same depth).
+    """
 
     def __init__(self, channels: int, width: int, critic_map: int):
         super().__init__()
         n_down = 2 if critic_map == 8 else 3
         layers, cin = [], channels
-        for i in range(n_down):
-            layers += [nn.Conv2d(cin, width * 2 ** i, 4, 2, 1), nn.LeakyReLU(0.2)]
-            cin = width * 2 ** i
+        for i in range(3):
+            cout = width * 2 ** i
+            conv = nn.Conv2d(cin, cout, 4, 2, 1) if i < n_down else nn.Conv2d(cin, cout, 3, 1, 1)
+            layers += [conv, nn.LeakyReLU(0.2)]
+            cin = cout
         # One score: a 4x4 valid conv (a linear layer on the 4x4 map); a map: a 1x1 conv.
         layers.append(nn.Conv2d(cin, 1, 4) if critic_map == 1 else nn.Conv2d(cin, 1, 1))
         self.net = nn.Sequential(*layers)
@@ -149,6 +155,13 @@ def num_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def generator_loss(scores: torch.Tensor, lga: bool) -> torch.Tensor:
+    """``-mean(Y)``, or with the LGA ``-mean(Y * A)`` with ``A = min(Y, 1)`` held constant."""
+    if lga:
+        scores = scores * torch.clamp(scores, max=1.0).detach()
+    return -scores.mean()
+
+
 def make_train_step(generator, critic, *, loss: str, gp_weight: float, lga: bool, batch: int,
                     z_dim: int, real: torch.Tensor, lr: float = 1e-4, ema_decay: float = 0.999):
     """A zero-argument ``step()``: one critic update, one generator update, EMA of G.
@@ -186,10 +199,7 @@ def make_train_step(generator, critic, *, loss: str, gp_weight: float, lga: bool
 
     def generator_update():
         critic.requires_grad_(False)
-        scores = critic(generator(torch.randn(batch, z_dim, device=device)))
-        if lga:
-            scores = scores * torch.clamp(scores, max=1.0).detach()
-        g_loss = -scores.mean()
+        g_loss = generator_loss(critic(generator(torch.randn(batch, z_dim, device=device))), lga)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
