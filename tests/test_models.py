@@ -290,16 +290,18 @@ def test_wrong_inputs_fail_with_the_fix():
 def test_dcgan_layer_plan_and_layer_norm_option():
     assert dcgan.generator_channels(32, 64) == [256, 128, 64]
     assert dcgan.generator_channels(64, 64) == [512, 256, 128, 64]
-    assert dcgan.critic_channels(32, 64, 1) == [64, 128, 256]
-    assert dcgan.critic_channels(32, 64, 8) == [64, 128]
-    assert dcgan.critic_channels(64, 64, 4) == [64, 128, 256, 512]
-    assert dcgan.critic_channels(64, 64, 8) == [64, 128, 256]
+    assert dcgan.critic_layers(32, 64, 1) == [(64, 2), (128, 2), (256, 2)]
+    assert dcgan.critic_layers(32, 64, 4) == [(64, 2), (128, 2), (256, 2)]
+    assert dcgan.critic_layers(32, 64, 8) == [(64, 2), (128, 2), (256, 1)]
+    assert dcgan.critic_layers(64, 64, 4) == [(64, 2), (128, 2), (256, 2), (512, 2)]
+    assert dcgan.critic_layers(64, 64, 8) == [(64, 2), (128, 2), (256, 2), (512, 1)]
     d = dcgan.Critic(32, 1, 4, critic_map=8, norm="layer")
     x = jnp.zeros((2, 32, 32, 1))
     shapes = jax.eval_shape(lambda: d.init_with_output(jax.random.key(0), x, train=False))
     assert shapes[0].shape == (2, 8, 8) and "ln1" in shapes[1]["params"]
     kernels = {k: v["kernel"].shape for k, v in shapes[1]["params"].items() if "kernel" in v}
-    assert kernels == {"down0": (4, 4, 1, 4), "down1": (4, 4, 4, 8), "score": (1, 1, 8, 1)}
+    assert kernels == {"down0": (4, 4, 1, 4), "down1": (4, 4, 4, 8), "same2": (3, 3, 8, 16),
+                       "score": (1, 1, 16, 1)}
 
 
 def test_dcgan_matches_a_pytorch_reference():
@@ -371,3 +373,18 @@ def test_resnet_local_map_keeps_the_global_scale():
     assert s1.shape == (2, 1, 1) and s4.shape == (2, 4, 4)
     np.testing.assert_allclose(s4.mean(axis=(1, 2)), s1[:, 0, 0], rtol=1e-5, atol=1e-5)
     assert float(jnp.std(s4)) > 0
+
+
+@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+def test_linear_generator_output_is_the_tanh_generators_preactivation(arch):
+    module = ARCHS[arch]
+    kwargs = dict(image_size=32, channels=1, **module.TINY["generator"])
+    z = jax.random.normal(jax.random.key(1), (3, kwargs["z_dim"]))
+    tanh_g = module.Generator(**kwargs)
+    linear_g = module.Generator(**kwargs, output="linear")
+    variables = tanh_g.init(jax.random.key(0), z, train=False)
+    pre = linear_g.apply(variables, z, train=False)
+    np.testing.assert_allclose(np.tanh(np.asarray(pre)), tanh_g.apply(variables, z, train=False),
+                               atol=1e-6)
+    with pytest.raises(ModelConfigError, match="'tanh' or 'linear'"):
+        module.Generator(**kwargs, output="sigmoid").init(jax.random.key(0), z, train=False)

@@ -16,6 +16,7 @@ from jaxgan.models import dcgan, resnet
 from jaxgan.models.errors import ModelConfigError
 
 ARCHS = {"dcgan": dcgan, "resnet": resnet}
+GENERATOR_OUTPUTS = ("tanh", "linear")  # The generator's last activation (config.model.g_output).
 
 __all__ = ["ARCHS", "ModelConfigError", "UnknownArchError", "build_models", "check_config", "get_arch"]
 
@@ -66,6 +67,9 @@ def check_config(model_cfg, data_cfg) -> None:
     """
     arch = get_arch(model_cfg.arch)
     _positive_int(model_cfg.z_dim, "model.z_dim")
+    if model_cfg.get("g_output", "tanh") not in GENERATOR_OUTPUTS:
+        raise ModelConfigError(f"model.g_output={model_cfg.g_output!r} is not one of "
+                               f"{GENERATOR_OUTPUTS}; set --config.model.g_output=tanh or linear")
     _positive_int(model_cfg.g_width, "model.g_width")
     _positive_int(model_cfg.d_width, "model.d_width")
     _positive_int(model_cfg.critic_map, "model.critic_map")
@@ -95,7 +99,7 @@ def build_models(model_cfg, data_cfg):
     generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
                                width=model_cfg.g_width, z_dim=model_cfg.z_dim,
                                num_classes=data_cfg.num_classes,
-                               fast_cpu_layers=fast)
+                               output=model_cfg.get("g_output", "tanh"), fast_cpu_layers=fast)
     critic = arch.Critic(image_size=data_cfg.image_size, channels=data_cfg.channels,
                          width=model_cfg.d_width, critic_map=model_cfg.critic_map,
                          num_classes=data_cfg.num_classes,

@@ -14,22 +14,25 @@ Generator, image size 32 (MNIST is padded 28 -> 32)::
     z -> Dense 4*4*4w (no bias) -> reshape 4x4x4w -> BN, ReLU
       -> ConvT 2w  8x8   -> BN, ReLU
       -> ConvT  w 16x16  -> BN, ReLU
-      -> ConvT  C 32x32  -> tanh
+      -> ConvT  C 32x32  -> tanh (or linear: ``output='linear'``)
 
 Generator, image size 64: Dense 4*4*8w, then ConvT 4w (8x8), 2w (16x16),
 w (32x32), each followed by BN, ReLU, and ConvT C (64x64) -> tanh.
 With ``num_classes > 0`` every BN is conditional (per-class scale and offset).
 
-Critic, down-sampling until the map is ``max(n, 4)`` x ``max(n, 4)``, LeakyReLU(0.2)
-after each conv, no normalization (``norm='layer'`` adds a per-example layer
-norm after every down conv but the first)::
+Critic: the convs of the single-score critic (4x4 stride 2, widths ``w, 2w,
+4w, ...`` down to 4x4), LeakyReLU(0.2) after each, no normalization
+(``norm='layer'`` adds a per-example layer norm after every conv but the
+first); for an n x n map the down-sampling convs that would shrink the map
+below n become 3x3 stride-1 convs of the same width, so critics differ in
+their map only (``critic_layers``)::
 
-    size 32, n = 1: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4 -> Conv 1 4x4 VALID -> [B, 1, 1]
-    size 32, n = 4: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4 -> Conv 1 1x1       -> [B, 4, 4]
-    size 32, n = 8: Conv w 16x16, Conv 2w 8x8             -> Conv 1 1x1       -> [B, 8, 8]
-    size 64, n = 1: Conv w 32, 2w 16, 4w 8, 8w 4x4        -> Conv 1 4x4 VALID -> [B, 1, 1]
-    size 64, n = 4: Conv w 32, 2w 16, 4w 8, 8w 4x4        -> Conv 1 1x1       -> [B, 4, 4]
-    size 64, n = 8: Conv w 32, 2w 16, 4w 8x8              -> Conv 1 1x1       -> [B, 8, 8]
+    size 32, n = 1: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4      -> Conv 1 4x4 VALID -> [B, 1, 1]
+    size 32, n = 4: Conv w 16x16, Conv 2w 8x8, Conv 4w 4x4      -> Conv 1 1x1       -> [B, 4, 4]
+    size 32, n = 8: Conv w 16x16, Conv 2w 8x8, Conv3x3 4w 8x8   -> Conv 1 1x1       -> [B, 8, 8]
+    size 64, n = 1: Conv w 32, 2w 16, 4w 8, 8w 4x4              -> Conv 1 4x4 VALID -> [B, 1, 1]
+    size 64, n = 4: Conv w 32, 2w 16, 4w 8, 8w 4x4              -> Conv 1 1x1       -> [B, 4, 4]
+    size 64, n = 8: Conv w 32, 2w 16, 4w 8, Conv3x3 8w 8x8      -> Conv 1 1x1       -> [B, 8, 8]
 
 For n = 1 the scoring layer is the 4x4 valid convolution with one filter, i.e.
 a dense layer on the flattened 4x4 map (the WGAN-GP critic's last linear
@@ -50,7 +53,7 @@ import jax.numpy as jnp
 
 from jaxgan.models.errors import ModelConfigError
 from jaxgan.models.layers import (ConditionalBatchNorm, check_labels, conv, conv_transpose_4x4,
-                                  maybe_sn, projection)
+                                  maybe_sn, output_activation, projection)
 
 SUPPORTED_IMAGE_SIZES = (32, 64)
 # Critic maps each image size supports: the map is reached by halving the image.
@@ -79,10 +82,21 @@ def generator_channels(image_size: int, width: int) -> list[int]:
     return [width * 2 ** (n_up - 1 - i) for i in range(n_up)]
 
 
-def critic_channels(image_size: int, width: int, critic_map: int) -> list[int]:
-    """Channels of each 4x4 stride-2 conv, down to a ``max(n, 4)`` square map."""
+def critic_layers(image_size: int, width: int, critic_map: int) -> list[tuple[int, int]]:
+    """``(channels, stride)`` of each critic conv before the scoring layer.
+
+    Every critic has the depth and widths of the single-score critic (4x4
+    stride-2 convs of ``w, 2w, 4w, ...`` down to 4x4), so critics with
+    different maps differ in the map only: the down-sampling convs that would
+    shrink the map below ``n`` become 3x3 stride-1 convs of the same width.
+    Without them an 8x8 map at 32x32 would come from two convs whose 10-pixel
+    windows see stroke fragments, not digits: on MNIST (hinge + sign-preserving
+    LGA, width 32) that critic's mean real-minus-fake score after 300 steps was
+    0.76, against 4.7 with the stride-1 conv.
+    """
+    depth = (image_size // 4).bit_length() - 1
     n_down = (image_size // max(critic_map, 4)).bit_length() - 1
-    return [width * 2 ** i for i in range(n_down)]
+    return [(width * 2 ** i, 2 if i < n_down else 1) for i in range(depth)]
 
 
 class Generator(nn.Module):
@@ -103,6 +117,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     fast_cpu_layers: bool = False
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
+    output: str = "tanh"  # 'tanh', or 'linear' (clipped to [-1, 1] only when images are written).
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
@@ -124,7 +139,7 @@ class Generator(nn.Module):
             h = bn_relu(h, f"bn{i}")
         h = conv_transpose_4x4(self.channels, fast=self.fast_cpu_layers, kernel_init=_INIT,
                                name=f"up{len(chans)}")(h)
-        return jnp.tanh(h.astype(jnp.float32))
+        return output_activation(h.astype(jnp.float32), self.output)
 
 
 class Critic(nn.Module):
@@ -163,9 +178,13 @@ class Critic(nn.Module):
         check_labels(labels, self.num_classes, x.shape[0])
         fast, sn = self.fast_cpu_layers, self.spectral_norm
         h = x
-        for i, c in enumerate(critic_channels(self.image_size, self.width, self.critic_map)):
-            layer = conv(c, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=_INIT, fast=fast,
-                         name=f"down{i}")
+        for i, (c, stride) in enumerate(critic_layers(self.image_size, self.width, self.critic_map)):
+            if stride == 2:
+                layer = conv(c, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=_INIT,
+                             fast=fast, name=f"down{i}")
+            else:
+                layer = conv(c, (3, 3), padding=((1, 1), (1, 1)), kernel_init=_INIT, fast=fast,
+                             name=f"same{i}")
             h = maybe_sn(layer, h, enabled=sn, train=train)
             if self.norm == "layer" and i > 0:
                 h = nn.LayerNorm(reduction_axes=(1, 2, 3), name=f"ln{i}")(h)

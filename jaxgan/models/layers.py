@@ -155,3 +155,20 @@ def check_labels(labels, num_classes: int, batch: int):
     if labels.shape != (batch,) or not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ModelConfigError(
             f"labels must be integers of shape ({batch},), got {labels.dtype} {labels.shape}")
+
+
+def output_activation(h: jax.Array, kind: str) -> jax.Array:
+    """A generator's last activation: ``tanh`` squashes into [-1, 1]; ``linear`` leaves ``h``.
+
+    A linear output is clipped only when images are written (``jaxgan.images.to_uint8``),
+    so the generator never has to saturate a tanh to draw a flat black background.
+
+    Example:
+      >>> output_activation(jnp.array([-3.0, 0.5]), "linear").tolist()
+      [-3.0, 0.5]
+    """
+    if kind == "tanh":
+        return jnp.tanh(h)
+    if kind == "linear":
+        return h
+    raise ModelConfigError(f"unknown generator output {kind!r}; choose 'tanh' or 'linear'")

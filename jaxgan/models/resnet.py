@@ -37,7 +37,7 @@ import jax.numpy as jnp
 
 from jaxgan.models.errors import ModelConfigError
 from jaxgan.models.layers import (ConditionalBatchNorm, avg_pool_2x2, check_labels, conv, maybe_sn,
-                                  projection, upsample_2x)
+                                  output_activation, projection, upsample_2x)
 
 SUPPORTED_IMAGE_SIZES = (32, 48, 64)
 # The 4x4 map pools an 8x8 final feature map; at 48 the final map is 12x12.
@@ -128,6 +128,7 @@ class Generator(nn.Module):
     num_classes: int = 0
     fast_cpu_layers: bool = False
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
+    output: str = "tanh"  # 'tanh', or 'linear' (clipped to [-1, 1] only when images are written).
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
@@ -145,7 +146,7 @@ class Generator(nn.Module):
         bn = ConditionalBatchNorm(self.num_classes, axis_name=self.bn_axis_name, name="bn_out")
         h = nn.relu(bn(h, labels, train=train))
         h = conv(self.channels, (3, 3), kernel_init=_INIT, fast=self.fast_cpu_layers, name="conv_out")(h)
-        return jnp.tanh(h.astype(jnp.float32))
+        return output_activation(h.astype(jnp.float32), self.output)
 
 
 class Critic(nn.Module):
