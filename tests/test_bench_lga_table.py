@@ -71,12 +71,20 @@ def test_table_json_plot_and_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(trainer, "eval_extractor", tiny_eval_extractor)
     fake_mnist(tmp_path / "data", np.random.default_rng(1))
+    drawn, original = {}, sample.generate_from_workdir  # What the benchmark sampled, by row.
+
+    def generate(workdir, num, seed=0, **kw):
+        row = os.path.basename(os.path.dirname(workdir))
+        drawn[row] = (num, seed, original(workdir, num, seed, **kw))
+        return drawn[row][2]
+
+    monkeypatch.setattr(sample, "generate_from_workdir", generate)
     root = tmp_path / "bench"
     argv = ["--rows", "geogan,lga8", "--datasets", "mnist", "--seeds", "1", "--steps", "4",
             "--eval_every", "2", "--eval_samples", "16", "--fid_samples", "24", "--log_every", "1",
             "--workdir", str(root), "--set", f"data.data_dir={tmp_path / 'data'}",
             "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "model.z_dim=8",
-            "--set", "train.batch_size=8", "--set", "train.num_sample_images=4",
+            "--set", "train.batch_size=8", "--set", "train.num_sample_images=16",
             "--set", "data.prefetch=1"]
     text = bench.main(argv)
 
@@ -92,11 +100,13 @@ def test_table_json_plot_and_resume(tmp_path, monkeypatch, capsys):
         row_line = next(l for l in text.splitlines()
                         if l.startswith(f"| mnist | {'GeoGAN' if row == 'geogan' else 'LGA 8x8'} |"))
         assert f"{r['cfid']:.1f}" in row_line and f"{r['ifid']:.1f}" in row_line
-    # The Inception FID, recomputed independently: the run's EMA samples (latent seed = run
-    # seed) and the fixed test subset through the same features, in numpy and scipy.
-    fake = sample.generate_from_workdir(str(root / "mnist" / "lga8" / "seed0"), 24, seed=0)
+    # The Inception FID, recomputed in numpy and scipy from the EMA samples the benchmark
+    # drew (latent seed = run seed) and the fixed subset of the test split.
+    num, seed, fake = drawn["lga8"]
+    assert (num, seed, fake.shape) == (24, 0, (24, 32, 32, 1))
     test = np.load(tmp_path / "data" / "mnist" / "mnist-test.npz")["images"]
-    test = bench._subset(np.pad(test, ((0, 0), (2, 2), (2, 2), (0, 0))), 24, 0)  # 28 -> 32.
+    test = np.pad(test, ((0, 0), (2, 2), (2, 2), (0, 0)))  # 28 -> 32, as the source pads.
+    test = test[np.sort(np.random.default_rng(0).permutation(len(test))[:24])]
     expected = scipy_fid(np.asarray(pooled(fake), np.float64), np.asarray(pooled(test), np.float64))
     assert runs["lga8"]["ifid"] == pytest.approx(expected, rel=1e-4)
     assert "mnist, Inception FID: no pair of the paper's ordering was measured." in text
