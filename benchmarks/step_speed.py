@@ -161,7 +161,8 @@ def measure(args) -> tuple[list[dict], dict]:
     widths = parse_widths(args.width)
     gpu = jax.default_backend() == "gpu"
     use_torch = not args.no_torch
-    facts = {"torch_device": None}
+    facts = {"torch_device": None,
+             "load_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")}
     if use_torch:
         import torch
 
@@ -226,6 +227,14 @@ def format_table(rows: list[dict], facts: dict, args) -> str:
     return "\n".join(lines)
 
 
+def allocator() -> str:
+    """The C allocator both sides run on: it decides whether big buffers are page-faulted afresh each step."""
+    preload = [os.path.basename(p) for p in os.environ.get("LD_PRELOAD", "").split() if "malloc" in p]
+    name = ", ".join(preload) if preload else "glibc malloc"
+    conf = os.environ.get("MALLOC_CONF", "")
+    return f"{name} ({conf})" if conf else name
+
+
 def format_note(facts: dict, args) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     torch_part = (f"PyTorch {facts['torch_version']} eager on {facts['torch_device']}, "
@@ -236,7 +245,8 @@ def format_note(facts: dict, args) -> str:
             f"(jaxgan / PyTorch) or the step is slower than the plain hinge step (step / hinge); "
             f"LGA overhead = hinge_lga against hinge_map (same critic map, without the amplifier). "
             f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}), "
-            f"{torch_part}; {os.cpu_count()} cores, load average {load:.1f} at the end.")
+            f"{torch_part}; allocator {allocator()}; {os.cpu_count()} cores, load average "
+            f"{facts.get('load_start', float('nan')):.1f} at the start, {load:.1f} at the end.")
     if facts["gpu"]:
         note += (" bf16 mixed precision not measured: jaxgan's models take no compute dtype "
                  "(config.model has none; they compute in float32).")
