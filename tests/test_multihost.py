@@ -8,8 +8,8 @@ both must save the same step and exit with status 0. Then:
 * at every checkpoint the trainer compared a fingerprint of the whole state across
   the processes, and process 0 printed it; the checkpoint on disk has that digest;
 * only process 0 wrote logs and sample grids (sampling itself ran on both);
-* a 1-process run of the same global batch reaches the same state (parameters,
-  EMA, batch statistics, optimizer moments) to float32 reduction-order
+* a 1-process run of the same global batch reaches the same state at checkpoint 4
+  (parameters, EMA, batch statistics, optimizer moments) to float32 reduction-order
   tolerance: two devices sum the batch in two halves.
 """
 
@@ -72,7 +72,9 @@ def test_two_processes_agree_with_each_other_and_with_one(tmp_path):
     with open(err, "w") as err_file:
         launcher = subprocess.Popen(
             ["launch/local_multiprocess.sh", "-n", "2", "-l", str(logs), "--", *TINY,
-             "--workdir", str(workdir), "--config.train.num_steps=100000"],
+             "--workdir", str(workdir), "--config.train.num_steps=100000",
+             # Keep every checkpoint: on a fast machine step 4's would otherwise be rotated out.
+             "--config.train.keep_checkpoints=100000"],
             cwd=REPO, env=ENV, stdout=subprocess.DEVNULL, stderr=err_file)
     try:
         deadline = time.monotonic() + 400
@@ -109,22 +111,27 @@ def test_two_processes_agree_with_each_other_and_with_one(tmp_path):
     assert parallel.tree_digest(two)[:16] == digests[str(step)]
     assert parallel.tree_digest(_restore(workdir, 4))[:16] == digests["4"]
 
-    # One process, one device, the same global batch, the same number of steps.
+    # One process, one device, the same global batch, the same steps. Compared at checkpoint 4,
+    # a fixed step: the SIGTERM step depends on the machine's speed, and a GAN's training
+    # amplifies float32 reduction-order differences step by step (on a faster machine a later
+    # step's 32-entry leaf differed by 0.5% of its scale), so a late step tests the chaos, not
+    # the hosts.
     one_dir = tmp_path / "one"
     one = subprocess.run([sys.executable, "-m", "jaxgan.train", *TINY, "--workdir", str(one_dir),
-                          f"--config.train.num_steps={step}"],
+                          "--config.train.num_steps=4"],
                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
-    one = _restore(one_dir, step)
-    assert int(one.step) == int(two.step) == step
-    # Measured: the largest difference of a leaf is ~1e-7 of its largest entry (float32
-    # sums in another order, compounded over the steps); 1e-5 leaves a 100x margin while
-    # a host reading the wrong rows would be off by ~1e-3.
+    one, two = _restore(one_dir, 4), _restore(workdir, 4)
+    assert int(one.step) == int(two.step) == 4
+    # Measured: the largest difference of a leaf is 2.8e-6 of its largest entry (two devices
+    # sum the batch in two halves; Adam divides near-zero gradients by their own size); 3e-5
+    # leaves a 10x margin, while a host reading the wrong rows changes the update itself,
+    # ~1e-3 of a weight's scale per step at lr 2e-4.
     leaves_one, leaves_two = jax.tree.leaves(one), jax.tree.leaves(two)
     assert len(leaves_one) == len(leaves_two) > 10
     for a, b in zip(leaves_one, leaves_two):
         a, b = np.asarray(a), np.asarray(b)
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * float(np.abs(a).max()))
+        np.testing.assert_allclose(b, a, rtol=3e-5, atol=3e-5 * float(np.abs(a).max()))
 
 
 @pytest.mark.parametrize("args, match", [
