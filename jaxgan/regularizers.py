@@ -56,14 +56,16 @@ def _batch_uniform(key, x):
     return jax.random.uniform(key, (x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype)
 
 
-def gradient_penalty(critic_fn, real, fake, key, *, target=1.0):
+def gradient_penalty(critic_fn, real, fake, key=None, *, target=1.0, epsilon=None):
     r"""WGAN-GP: the squared distance of the critic's input-gradient norm from ``target``, per example.
 
     .. math::
         \hat x = \epsilon x + (1 - \epsilon) \tilde x, \quad \epsilon \sim U[0, 1] \text{ per example};
         \qquad \mathrm{GP} = (\|\nabla_{\hat x} D(\hat x)\|_2 - \text{target})^2
 
-    ``epsilon`` is drawn as ``jax.random.uniform(key, (B, 1, ..., 1))``. The
+    ``epsilon`` is drawn as ``jax.random.uniform(key, (B, 1, ..., 1))``, or
+    given: pass ``epsilon`` (``[B]``) instead of ``key`` to draw it elsewhere,
+    e.g. one key per example of a global batch split over devices. The
     norm is over all non-batch dimensions at once (an image's pixels and
     channels together), not per channel. A map-valued critic is reduced to its
     mean score first. ``critic_fn`` must treat examples independently (no batch
@@ -76,8 +78,9 @@ def gradient_penalty(critic_fn, real, fake, key, *, target=1.0):
       critic_fn: inputs ``[B, ...]`` -> scores ``[B]`` or ``[B, ...]``, higher = more real.
       real: a batch of real data, ``[B, ...]``.
       fake: a batch of generated data, the shape of ``real``.
-      key: a PRNG key for ``epsilon``.
+      key: a PRNG key for ``epsilon``; give this or ``epsilon``.
       target: the norm pulled towards (1 in the paper; Lipschitz constant ``K``).
+      epsilon: ``[B]`` interpolation weights in [0, 1], the weight of ``real``.
 
     Returns:
       ``[B]`` per-example penalties.
@@ -100,7 +103,17 @@ def gradient_penalty(critic_fn, real, fake, key, *, target=1.0):
         raise ValueError(
             f"real has shape {real.shape} but fake has {fake.shape}; the penalty "
             f"interpolates example by example, so both batches must have the same shape.")
-    eps = _batch_uniform(key, real)
+    if (key is None) == (epsilon is None):
+        raise ValueError("give gradient_penalty either key (epsilon is then drawn uniformly per "
+                         "example) or epsilon ([B] interpolation weights), not both or neither.")
+    if epsilon is None:
+        eps = _batch_uniform(key, real)
+    else:
+        eps = jnp.asarray(epsilon, real.dtype)
+        if eps.shape != real.shape[:1]:
+            raise ValueError(f"epsilon has shape {eps.shape}; it must be [B] = {real.shape[:1]}, "
+                             "one interpolation weight per example.")
+        eps = eps.reshape(real.shape[:1] + (1,) * (real.ndim - 1))
     x_hat = eps * real + (1.0 - eps) * fake
     return _norm_penalty(_squared_norms(_input_gradients(critic_fn, x_hat)), target)
 

@@ -96,7 +96,26 @@ def test_gp_of_a_flat_critic_is_finite():
     assert np.all(np.isfinite(g))
 
 
+def test_gp_with_given_epsilon_equals_the_drawn_one():
+    real, fake, key = images(4), images(5), jax.random.key(3)
+    eps = jax.random.uniform(key, (B, 1, 1, 1)).reshape(B)  # the documented draw, flattened
+    for critic in (quadratic_critic(1.3), map_critic(images(3, (N, N, H, W, C)))):
+        close(regularizers.gradient_penalty(critic, real, fake, epsilon=eps),
+              np.asarray(regularizers.gradient_penalty(critic, real, fake, key)))
+    # epsilon = 1 puts x_hat on the real data, 0 on the fake.
+    for e, x in ((1.0, real), (0.0, fake)):
+        gp = regularizers.gradient_penalty(quadratic_critic(1.0), real, fake, epsilon=jnp.full(B, e))
+        close(gp, (np.linalg.norm(x.reshape(B, -1).astype(float), axis=1) - 1.0) ** 2)
+
+
 def test_gp_mistakes_raise():
+    with pytest.raises(ValueError, match="either key .* or epsilon"):
+        regularizers.gradient_penalty(quadratic_critic(1.0), images(1), images(2))
+    with pytest.raises(ValueError, match="either key .* or epsilon"):
+        regularizers.gradient_penalty(quadratic_critic(1.0), images(1), images(2), jax.random.key(0),
+                                      epsilon=jnp.ones(B))
+    with pytest.raises(ValueError, match=r"epsilon has shape \(2,\); it must be \[B\]"):
+        regularizers.gradient_penalty(quadratic_critic(1.0), images(1), images(2), epsilon=jnp.ones(2))
     w = images(0, (H, W, C))
     with pytest.raises(ValueError, match="same shape"):
         regularizers.gradient_penalty(linear_critic(w), images(1), images(2)[:2], jax.random.key(0))
