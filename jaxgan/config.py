@@ -36,6 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
     m.g_width = 64  # Channel width multiplier of the generator.
     m.d_width = 64  # Channel width multiplier of the critic.
     m.critic_map = 1  # The critic scores an n x n map (n in {1, 4, 8}); 1 = one score.
+    m.critic_global = False  # Map critics (dcgan): add one whole-image score to every cell.
     # The generator's last activation: 'tanh' (DCGAN) or 'linear' (as ProGAN / StyleGAN;
     # images are clipped to [-1, 1] when written). A tanh generator must saturate to draw
     # MNIST's exactly-black background, which can take its dependence on z with it.

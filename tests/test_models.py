@@ -262,6 +262,8 @@ def test_build_models_from_config():
     (dict(arch="resnet"), dict(image_size=128), r"resnet takes image sizes \(32, 48, 64\)"),
     (dict(g_width=0), dict(), r"model.g_width must be an integer >= 1"),
     (dict(), dict(num_classes=-1), r"data.num_classes must be an integer >= 0"),
+    (dict(critic_global=True), dict(), r"critic_map=1 is one score already: set .*critic_map=4 or 8"),
+    (dict(arch="resnet", critic_map=4, critic_global=True), dict(), r"for arch 'dcgan' only"),
 ])
 def test_config_errors_are_clear_and_early(model_kw, data_kw, match):
     with pytest.raises(ModelConfigError, match=match):
@@ -388,3 +390,25 @@ def test_linear_generator_output_is_the_tanh_generators_preactivation(arch):
                                atol=1e-6)
     with pytest.raises(ModelConfigError, match="'tanh' or 'linear'"):
         module.Generator(**kwargs, output="sigmoid").init(jax.random.key(0), z, train=False)
+
+
+@pytest.mark.parametrize("size, n", [(32, 8), (32, 4), (64, 8)])
+@pytest.mark.parametrize("fast", [False, True])
+def test_global_score_adds_one_whole_image_score_to_every_cell(size, n, fast):
+    with_global = dcgan.Critic(size, 1, 4, critic_map=n, global_score=True, fast_cpu_layers=fast)
+    local_only = dcgan.Critic(size, 1, 4, critic_map=n, fast_cpu_layers=fast)
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (3, size, size, 1)), jnp.float32)
+    params = with_global.init(jax.random.key(0), x, train=False)["params"]
+    down = (n // 4).bit_length() - 1  # 8x8 -> 4x4 takes one stride-2 conv; 4x4 none
+    assert sorted(k for k in params if k.startswith("global")) == (
+        [f"global_down{i}" for i in range(down)] + ["global_score"])
+    shared = {k: v for k, v in params.items() if not k.startswith("global")}
+    diff = with_global.apply({"params": params}, x, train=False) - local_only.apply(
+        {"params": shared}, x, train=False)
+    assert diff.shape == (3, n, n)
+    # One score per image, the same in every cell, and not the same for every image.
+    np.testing.assert_allclose(diff, jnp.broadcast_to(diff[:, :1, :1], diff.shape), atol=1e-6)
+    assert float(jnp.std(diff[:, 0, 0])) > 1e-6
+    with pytest.raises(ModelConfigError, match="already global"):
+        dcgan.Critic(size, 1, 4, critic_map=1, global_score=True).init(jax.random.key(0), x,
+                                                                      train=False)

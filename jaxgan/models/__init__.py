@@ -77,6 +77,14 @@ def check_config(model_cfg, data_cfg) -> None:
     _positive_int(data_cfg.channels, "data.channels")
     _positive_int(data_cfg.num_classes, "data.num_classes", minimum=0)
     arch.check(data_cfg.image_size, model_cfg.critic_map)
+    if model_cfg.get("critic_global", False):
+        if arch is not dcgan:
+            raise ModelConfigError(f"model.critic_global is built for arch 'dcgan' only, not "
+                                   f"{model_cfg.arch!r}: set --config.model.critic_global=False")
+        if model_cfg.critic_map == 1:
+            raise ModelConfigError("model.critic_global adds a whole-image score to each cell of a "
+                                   "map, and model.critic_map=1 is one score already: set "
+                                   "--config.model.critic_map=4 or 8, or critic_global=False")
 
 
 def build_models(model_cfg, data_cfg):
@@ -105,5 +113,6 @@ def build_models(model_cfg, data_cfg):
                          num_classes=data_cfg.num_classes,
                          # The SNGAN discriminator is always spectrally normalized.
                          spectral_norm=True if arch is resnet else bool(model_cfg.spectral_norm),
-                         fast_cpu_layers=fast)
+                         fast_cpu_layers=fast,
+                         **({"global_score": True} if model_cfg.get("critic_global", False) else {}))
     return generator, critic

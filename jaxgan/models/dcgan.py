@@ -34,6 +34,13 @@ their map only (``critic_layers``)::
     size 64, n = 4: Conv w 32, 2w 16, 4w 8, 8w 4x4              -> Conv 1 1x1       -> [B, 4, 4]
     size 64, n = 8: Conv w 32, 2w 16, 4w 8, Conv3x3 8w 8x8      -> Conv 1 1x1       -> [B, 8, 8]
 
+Global context (``global_score=True``, map critics only): a second head reads
+the same last features, down-samples them to 4x4 with 4x4 stride-2 convs of
+the same width (LeakyReLU after each) and scores the whole image with a 4x4
+valid conv, as the single-score critic does; that one score is added to every
+cell. Each cell then judges its patch *and* the whole image, so a generator
+cannot satisfy the map with one image whose patches all look like strokes.
+
 For n = 1 the scoring layer is the 4x4 valid convolution with one filter, i.e.
 a dense layer on the flattened 4x4 map (the WGAN-GP critic's last linear
 layer); for n > 1 it is the 1x1 convolution with one filter. The features
@@ -164,6 +171,7 @@ class Critic(nn.Module):
     spectral_norm: bool = False
     fast_cpu_layers: bool = False
     norm: str = "none"  # 'none' or 'layer' (per-example layer norm over H, W, C).
+    global_score: bool = False  # Map critics: add a whole-image score to every cell.
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
@@ -176,6 +184,10 @@ class Critic(nn.Module):
                 f"this critic takes images [B, {want[0]}, {want[1]}, {want[2]}], got {x.shape}; "
                 "make data.image_size / data.channels match the model")
         check_labels(labels, self.num_classes, x.shape[0])
+        if self.global_score and self.critic_map == 1:
+            raise ModelConfigError("global_score adds a whole-image score to each cell of a map; "
+                                   "a 1x1 critic's one score is already global: set critic_map to "
+                                   "4 or 8, or global_score to False")
         fast, sn = self.fast_cpu_layers, self.spectral_norm
         h = x
         for i, (c, stride) in enumerate(critic_layers(self.image_size, self.width, self.critic_map)):
@@ -195,9 +207,21 @@ class Critic(nn.Module):
         else:
             head = conv(1, (1, 1), kernel_init=_INIT, fast=fast, name="score")
         scores = maybe_sn(head, h, enabled=sn, train=train)[..., 0]
+        if self.global_score:
+            scores = scores + self._global_score(h, train)
         if self.num_classes:
             read = features if self.critic_map == 1 else h
             scores = scores + projection(read, labels, num_classes=self.num_classes, spectral_norm=sn,
                                          train=train).reshape(scores.shape)
         scores = scores.astype(jnp.float32)
         return (scores, features) if return_features else scores
+
+    def _global_score(self, h, train):
+        """``[B, 1, 1]``: the map's features down-sampled to 4x4 and scored as one image."""
+        fast, sn, width = self.fast_cpu_layers, self.spectral_norm, h.shape[-1]
+        for i in range((h.shape[1] // 4).bit_length() - 1):
+            layer = conv(width, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=_INIT,
+                         fast=fast, name=f"global_down{i}")
+            h = nn.leaky_relu(maybe_sn(layer, h, enabled=sn, train=train), 0.2)
+        head = conv(1, (4, 4), padding="VALID", kernel_init=_INIT, fast=fast, name="global_score")
+        return maybe_sn(head, h, enabled=sn, train=train)[..., 0]
