@@ -20,7 +20,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE_CACHE = os.path.join(tempfile.gettempdir(), "jaxgan-test-compile-cache")
-TINY = ["--config", "configs/lga_mnist.py", "--config.data.name=lfw_faces",
+TINY = ["--config", "configs/lga_mnist.py:sign_lga8", "--config.data.name=lfw_faces",
         "--config.model.g_width=8", "--config.model.d_width=8", "--config.model.z_dim=8",
         "--config.train.batch_size=8", "--config.train.log_every=1",
         "--config.train.checkpoint_every=1", "--config.train.sample_every=100",

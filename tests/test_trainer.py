@@ -24,7 +24,7 @@ def tiny_config(num_steps=4):
         import lga_mnist
     finally:
         sys.path.pop(0)
-    c = lga_mnist.get_config()
+    c = lga_mnist.get_config("sign_lga8")  # one critic update per step: fast tests
     c.data.name = "lfw_faces"
     c.model.z_dim = 8
     c.model.g_width = 8
