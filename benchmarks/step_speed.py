@@ -23,7 +23,8 @@ fair. images/s = batch / step time. jaxgan's compile time (lower + compile of th
 step) is reported on its own.
 
 Measured here (2 AVX-512 cores, otherwise idle, full widths, ``--reps 5``), jaxgan / PyTorch:
-DCGAN 0.78 (hinge), 0.46-0.49 (WGAN-GP); ResNet 0.79-0.84 (hinge), 0.83-0.88 (WGAN-GP),
+DCGAN 0.78 (hinge), 0.46-0.49 (WGAN-GP; 0.93-0.95 and 1.23-1.25x the hinge step since the
+penalty runs the critic once on the batch, load 1.6-2.6); ResNet 0.79-0.84 (hinge), 0.83-0.88 (WGAN-GP),
 with glibc malloc or with jemalloc (``MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1``,
 which makes both sides 1.3-1.6x faster by not page-faulting big buffers afresh each step).
 PyTorch already runs these steps at 150-180 GFLOP/s, the machine's 4096x4096 matmul rate.
