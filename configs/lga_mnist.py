@@ -13,6 +13,8 @@ per cell with gradient penalty 10 and 2 critic updates per generator update;
 the generator's gradient passes the
 sign-preserving Local Gradient Amplifier (each cell's gradient times
 ``max(1, 1 - Y)``: cells scored below 0 are amplified); Adam(1e-4, 0.5, 0.9).
+The Wasserstein scores drift upwards, so the amplifier is mostly idle here: at
+step 1500 no fake cell scored below 0 (docs/results.md section 4).
 
 Why not the paper's hinge per cell: measured on MNIST (docs/results.md section 4),
 every hinge recipe, with or without the amplifier, 1x1 or 8x8, gradient penalty
