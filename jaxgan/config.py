@@ -56,6 +56,7 @@ def base_config() -> ml_collections.ConfigDict:
     r.gp_target = 1.0  # The gradient norm the penalty pulls towards.
     r.dragan_weight = 0.0
     r.r1_weight = 0.0  # R1 (real data) penalty gamma; the loss adds gamma/2 * ||grad||^2.
+    r.drift_weight = 0.0  # Progressive GAN's epsilon_drift: adds eps * D(real)^2 (paper: 0.001).
     r.clip_value = 0.0  # WGAN weight clipping to [-c, c] after each critic update.
 
     # ---- optimizers -------------------------------------------------------
@@ -88,6 +89,8 @@ def base_config() -> ml_collections.ConfigDict:
 
 def _positive(config, dotted: str, *, allow_zero: bool = False) -> None:
     section, name = dotted.split(".")
+    if allow_zero and name not in config[section]:
+        return  # An optional term absent from an older run's config.json: off.
     value = config[section][name]
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
@@ -107,7 +110,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
                    "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints",
                    "optim.g_lr", "optim.d_lr", "optim.n_critic", "model.z_dim"):
         _positive(config, dotted)
-    for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight", "reg.clip_value",
+    for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight", "reg.drift_weight",
+                   "reg.clip_value",
                    "eval.every"):
         _positive(config, dotted, allow_zero=True)
     if not 0.0 <= config.train.ema_decay < 1.0:

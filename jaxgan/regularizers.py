@@ -1,4 +1,4 @@
-"""Critic regularizers: WGAN-GP, DRAGAN, R1, weight clipping, feature matching, historical averaging.
+"""Critic regularizers: WGAN-GP, DRAGAN, R1, drift, weight clipping, feature matching, historical averaging.
 
 The gradient penalties take a ``critic_fn`` mapping inputs ``[B, ...]`` to
 scores ``[B, ...]`` (higher = more real; the caller closes it over the critic's
@@ -236,6 +236,38 @@ def clip_weights(params: Any, c) -> Any:
         return jnp.clip(p, -bound, bound)
 
     return jax.tree.map(clip, params)
+
+
+def drift_penalty(real_scores):
+    r"""Drift: the squared critic score of real data, per example (Progressive GAN).
+
+    .. math::
+        P_{drift} = D(x)^2, \quad x \sim p_{data}
+
+    The Wasserstein loss does not change when a constant is added to every
+    score, so a critic's scores can drift far from 0; this term anchors them.
+    The caller applies the weight (``epsilon_drift = 0.001`` in the paper) and
+    adds the mean to the critic loss. A map-valued critic is reduced to its
+    mean score first, as everywhere in jaxgan; sign convention: higher = more real.
+
+    Args:
+      real_scores: the critic's scores of real data, ``[B]`` or ``[B, ...]``.
+
+    Returns:
+      ``[B]`` per-example penalties.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxgan import regularizers
+      >>> print(regularizers.drift_penalty(jnp.array([[1.0, 3.0], [-2.0, 0.0]])))
+      [4. 1.]
+
+    References:
+      Karras et al., "Progressive Growing of GANs for Improved Quality, Stability,
+      and Variation", ICLR 2018, appendix A.1.
+    """
+    scores = as_float(real_scores, "real_scores")
+    return jnp.square(per_example_mean(scores))
 
 
 def feature_matching(real_features, fake_features):

@@ -156,6 +156,10 @@ def _critic_update(parts: _StepParts, d_tx, state: GANState, real, labels, key):
         adv = jnp.mean(parts.d_loss(real_scores, fake_scores))
         penalty, terms = _penalties(parts, d_params, new_d_vars, real, fake, labels, fake_labels,
                                     pen_key)
+        drift_weight = parts.reg.get("drift_weight", 0.0)  # Absent from older runs' configs.
+        if drift_weight:  # Reads the scores above, so it is not one of _penalties' terms.
+            terms["drift"] = jnp.mean(regularizers.drift_penalty(real_scores))
+            penalty += drift_weight * terms["drift"]
         loss = lax.pmean(adv + penalty, DATA_AXIS)
         aux = {"d_adv": adv, "real_score": jnp.mean(real_scores),
                "fake_score": jnp.mean(fake_scores), **terms}

@@ -228,3 +228,15 @@ def test_historical_average_and_its_update():
         np.testing.assert_array_equal(g_avg[k], 0.0)  # the average is a constant target
     with pytest.raises(ValueError, match="tree structures"):
         regularizers.historical_average(theta, {"a": avg["a"]})
+
+
+# ---- drift ------------------------------------------------------------------
+
+def test_drift_penalty_value_and_gradient():
+    scores = images(11, (B, N, N))  # map scores: reduced to their mean per example first
+    means = scores.astype(float).mean(axis=(1, 2))
+    close(regularizers.drift_penalty(scores), means ** 2)
+    close(regularizers.drift_penalty(means.astype(np.float32)), means ** 2)
+    # d/dY_ij of mean_b (mean_ij Y)^2 = 2 * mean_b / (B * N * N)
+    g = jax.grad(lambda y: regularizers.drift_penalty(y).mean())(scores)
+    close(g, np.broadcast_to((2 * means / (B * N * N))[:, None, None], scores.shape))

@@ -95,6 +95,8 @@ def _run(config, devices, steps=2):
     {"loss__name": "wasserstein", "loss__lga": "none", "reg__gp_weight": 10.0},
     {"loss__name": "nonsaturating", "loss__lga": "none", "reg__gp_weight": 0.0,
      "reg__r1_weight": 1.0},
+    {"loss__name": "wasserstein", "loss__lga": "sign_preserving", "reg__gp_weight": 10.0,
+     "reg__drift_weight": 0.5},
 ])
 def test_four_devices_equal_one_device(overrides):
     assert jax.device_count() >= 4, "conftest.py should give 4 fake CPU devices"
@@ -185,3 +187,14 @@ def test_gp_on_the_whole_batch_equals_gp_example_by_example(fast):
     g_single = jax.grad(lambda p: one_by_one(p).mean())(params)
     for a, b in zip(jax.tree.leaves(g_batched), jax.tree.leaves(g_single)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(jnp.abs(b).max()))
+
+
+def test_drift_term_is_added_to_the_critic_loss():
+    config = _config(loss__name="wasserstein", loss__lga="none", reg__gp_weight=2.0,
+                     reg__drift_weight=0.5, optim__n_critic=1)
+    _, m = _run(config, jax.devices()[:2], steps=1)
+    assert float(m["drift"]) > 0
+    np.testing.assert_allclose(m["d_loss"], m["d_adv"] + 2.0 * m["gp"] + 0.5 * m["drift"],
+                               rtol=1e-5, atol=1e-6)
+    _, m = _run(_config(loss__name="wasserstein", loss__lga="none"), jax.devices()[:1], steps=1)
+    assert "drift" not in m  # off by default
