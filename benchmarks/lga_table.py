@@ -71,6 +71,31 @@ def load_config(variant: str):
     return module.get_config(variant)
 
 
+ARCHS = ("dcgan", "resnet")
+
+
+def row_arch(row: str) -> str:
+    """The model family a row trains: the ResNet rows name it, the others keep the config's DCGAN."""
+    return LGA_VARIANTS[row].get("arch", "dcgan")
+
+
+def scoped(item: str, row: str):
+    """``item`` without its scope when it applies to ``row``, else None.
+
+    ``FIELD=VALUE`` applies to every row; ``SCOPE:FIELD=VALUE`` only to the row
+    named SCOPE or to the rows of the model family SCOPE (``dcgan``, ``resnet``),
+    so one job can shrink the costly ResNet rows alone.
+    """
+    key, sep, _ = item.partition("=")
+    if ":" not in key:
+        return item
+    scope, _, rest = item.partition(":")
+    if scope not in ROWS + ARCHS:
+        raise BenchmarkError(f"--set {item!r}: {scope!r} is neither a row {list(ROWS)} nor a "
+                             f"model family {list(ARCHS)}; write SCOPE:FIELD=VALUE or FIELD=VALUE.")
+    return rest if scope in (row, row_arch(row)) else None
+
+
 def apply_overrides(config, overrides) -> None:
     """``['model.g_width=4', ...]`` onto ``config``, each value parsed as the field's type."""
     for item in overrides:
@@ -101,7 +126,7 @@ def row_config(row: str, dataset: str, seed: int, args):
     c.eval.every = args.eval_every
     c.eval.metric = "classifier_fid"
     c.eval.num_samples = args.eval_samples
-    apply_overrides(c, args.set)
+    apply_overrides(c, [x for x in (scoped(i, row) for i in args.set) if x is not None])
     return c
 
 
@@ -336,7 +361,9 @@ def main(argv=None) -> str:
                    help="Inception FID: generated and test-split images")
     p.add_argument("--log_every", type=int, default=10, help="steps between timing records")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                   help="config override applied to every run, e.g. model.g_width=16 (repeatable)")
+                   help="config override applied to every run, e.g. model.g_width=16, or with "
+                        "a row or model-family scope to some, e.g. resnet:model.g_width=8 "
+                        "(repeatable)")
     p.add_argument("--workdir", default="runs/lga_table")
     p.add_argument("--table", action="store_true", help="only report the finished runs")
     args = p.parse_args(argv)

@@ -153,3 +153,21 @@ def test_ordering_sentence_counts_relations_and_divergence():
     assert "2 of 2 relations; 1 of them" in text and "holds in full" in text
     assert "15.0 (1 diverged)" in text
     assert summary[("mnist", "geogan")]["n_div"] == 1
+
+
+def test_scoped_overrides_reach_only_their_rows(tmp_path):
+    """``resnet:FIELD=V`` shrinks the ResNet rows alone, ``lga8:FIELD=V`` one row; an
+    unknown scope is refused by name, and a ':' after '=' (a path) is not a scope."""
+    args = bench.argparse.Namespace(steps=4, log_every=1, eval_every=2, eval_samples=16,
+                                    set=["resnet:model.g_width=8", "lga8:model.d_width=12",
+                                         "model.z_dim=16", f"data.data_dir={tmp_path}:x"])
+    widths = {r: (c.model.g_width, c.model.d_width, c.model.z_dim, c.data.data_dir)
+              for r in ("wgan_gp", "lga8", "sngan", "sngan_lga")
+              for c in [bench.row_config(r, "mnist", 0, args)]}
+    base = bench.load_config("wgan_gp").model
+    assert widths["wgan_gp"] == (base.g_width, base.d_width, 16, f"{tmp_path}:x")
+    assert widths["lga8"] == (base.g_width, 12, 16, f"{tmp_path}:x")
+    assert widths["sngan"][:3] == widths["sngan_lga"][:3] == (8, base.d_width, 16)
+    args.set = ["cnn:model.g_width=8"]
+    with pytest.raises(bench.BenchmarkError, match="'cnn' is neither a row"):
+        bench.row_config("lga8", "mnist", 0, args)
