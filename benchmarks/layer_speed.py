@@ -5,7 +5,7 @@
 Times, for each DCGAN 32x32 layer shape, a jitted ``jax.grad`` of
 ``sum(layer(x) * c)`` with respect to the input and the parameters, with the
 stock ``flax.linen.Conv`` / ``ConvTranspose`` and with
-``jaxgan.models.fast_conv`` (both transposed-conv methods); then a whole
+``jaxgan.models.fast_conv`` and ``fast_conv_transpose`` (both transposed-conv methods); then a whole
 DCGAN 32x32 step's gradients (the critic on real + fake, the generator through
 the critic), without and with a per-example WGAN-GP penalty, and the same step
 of a (narrow) SNGAN ResNet. PyTorch (eager, same shapes, same thread count) is
@@ -27,7 +27,8 @@ import jax.numpy as jnp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._timing import interleaved_medians  # noqa: E402
 from jaxgan.models import ARCHS  # noqa: E402
-from jaxgan.models.fast_conv import FastConv, FastConvTranspose  # noqa: E402
+from jaxgan.models.fast_conv import FastConv  # noqa: E402
+from jaxgan.models.fast_conv_transpose import FastConvTranspose  # noqa: E402
 
 
 def layer_grad_fn(layer: nn.Module, x_shape):

@@ -11,7 +11,8 @@ import torch
 
 from jaxgan.models import layers
 from jaxgan.models.errors import ModelConfigError
-from jaxgan.models.fast_conv import FastConv, FastConvTranspose, conv2d, tap_weight_grad
+from jaxgan.models.fast_conv import FastConv, conv2d, tap_weight_grad
+from jaxgan.models.fast_conv_transpose import FastConvTranspose
 
 
 def normal(shape, seed):

@@ -2,8 +2,9 @@
 
 Every convolution of every arch is made by :func:`conv` / :func:`conv_transpose_4x4`,
 which return the stock Flax layer or its exact XLA:CPU-friendly rewrite
-(:mod:`jaxgan.models.fast_conv`) under the same name with the same parameters,
-so ``fast_cpu_layers`` changes speed, never a checkpoint. Spectral norm wraps
+(:mod:`jaxgan.models.fast_conv`, :mod:`jaxgan.models.fast_conv_transpose`)
+under the same name with the same parameters, so ``fast_cpu_layers`` changes
+speed, never a checkpoint. Spectral norm wraps
 any of them with ``flax.linen.SpectralNorm`` (its ``u`` and ``sigma`` live in
 the ``'batch_stats'`` collection and move only when ``update_stats=True``).
 """
@@ -17,7 +18,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models.errors import ModelConfigError
-from jaxgan.models.fast_conv import FastConv, FastConvTranspose
+from jaxgan.models.fast_conv import FastConv
+from jaxgan.models.fast_conv_transpose import FastConvTranspose
 
 
 def conv(features: int, kernel_size: Sequence[int], *, fast: bool, name: str, strides: int = 1,
