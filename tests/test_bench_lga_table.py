@@ -171,3 +171,10 @@ def test_scoped_overrides_reach_only_their_rows(tmp_path):
     args.set = ["cnn:model.g_width=8"]
     with pytest.raises(bench.BenchmarkError, match="'cnn' is neither a row"):
         bench.row_config("lga8", "mnist", 0, args)
+
+
+def test_table_of_an_empty_workdir_is_refused_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--table", "--workdir", str(tmp_path / "nothing")])
+    assert exit_info.value.code == 2
+    assert "no finished run" in capsys.readouterr().err
