@@ -152,15 +152,19 @@ def protocol(args, configs: dict, summary: dict, records: list[dict]) -> list[st
         f"{r}: {v['loss']} loss, amplifier {v['lga']}, {v['critic_map']}x{v['critic_map']} map, "
         f"GP {v['gp_weight']}" + (", ResNet + SN" if v.get("arch") == "resnet" else "")
         for r, v in LGA_VARIANTS.items() if r in configs) + ".")
-    real = next((x for x in records if x["row"] == "real"), {})
-    cls = real.get("classifier_protocol", {})
+    reals = {x["dataset"]: x for x in records if x["row"] == "real"}
+    real = next(iter(reals.values()), {})
     inc = real.get("inception_protocol", {})
+    # Each data set has its own classifier (and weights): one clause per data set.
+    nets = "; ".join(
+        f"{d}: {x.get('classifier_protocol', {}).get('num_real', '?')} images, "
+        f"{x.get('classifier_protocol', {}).get('network', 'the classifier')}, weights "
+        f"{x.get('classifier_protocol', {}).get('weights', '?')}" for d, x in reals.items())
     lines.append(f"Classifier FID: {args.eval_samples} EMA-generator samples every "
-                 f"{args.eval_every} steps against the training split's features "
-                 f"({cls.get('num_real', '?')} images) of {cls.get('network', 'the classifier')}, "
-                 f"weights {cls.get('weights', '?')}; the table's value is the final step's. "
-                 "Classes covered: classes holding at least 10% of their uniform share of the "
-                 "classifier's argmax predictions of the final samples.")
+                 f"{args.eval_every} steps against the training split's features of the data "
+                 f"set's classifier ({nets or 'no real-images row measured'}); the table's value "
+                 "is the final step's. Classes covered: classes holding at least 10% of their "
+                 "uniform share of the classifier's argmax predictions of the final samples.")
     lines.append(f"Inception FID: {args.fid_samples} EMA-generator samples (latent seed = run "
                  f"seed) against {args.fid_samples} test-split images (a fixed random subset), "
                  f"{inc.get('feature', '?')} {inc.get('dim', '?')}-d features of "
