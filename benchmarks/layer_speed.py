@@ -4,9 +4,9 @@
 
 Times, for each DCGAN 32x32 layer shape, a jitted ``jax.grad`` of
 ``sum(layer(x) * c)`` with respect to the input and the parameters, with the
-stock ``flax.linen.Conv`` / ``ConvTranspose`` and with
-``jaxgan.models.fast_conv`` and ``fast_conv_transpose`` (both transposed-conv methods); then a whole
-DCGAN 32x32 step's gradients (the critic on real + fake, the generator through
+stock ``flax.linen.Conv`` / ``ConvTranspose`` and with ``jaxgan.models``'
+``fast_conv`` and ``fast_conv_transpose`` (both transposed-conv methods); then
+a whole DCGAN 32x32 step's gradients (the critic on real + fake, the generator through
 the critic), without and with a per-example WGAN-GP penalty, and the same step
 of a (narrow) SNGAN ResNet. PyTorch (eager, same shapes, same thread count) is
 the reference column. Each figure is the median of ``--reps`` runs after one

@@ -27,8 +27,8 @@ and left out of the means.
 Cost on 2 CPU cores. The job published in docs/results.md section 2 (DCGAN rows
 at width 16, ResNet rows at width 8 via ``--set dcgan:...``/``--set resnet:...``,
 400 steps, 100 Inception images, 3 seeds) ran as two processes, one per data
-set, sharing the 2 cores: a DCGAN run trained in 46-75 s, a ResNet run in
-320-375 s, and each run's Inception FID took 44-80 s (generator and Inception
+set, sharing the 2 cores: a DCGAN run trained in 44-79 s, a ResNet run in
+320-375 s, and each run's Inception FID took 34-80 s (generator and Inception
 compilation included); all 54 runs took about 85 minutes. At the config's own
 widths (DCGAN 32; ResNet 32, i.e. G 128 / D 64 channels) a ResNet step takes
 about 9.5 s, and the default job (1000 steps, 500 Inception images) is
@@ -89,8 +89,7 @@ def scoped(item: str, row: str):
     named SCOPE or to the rows of the model family SCOPE (``dcgan``, ``resnet``),
     so one job can shrink the costly ResNet rows alone.
     """
-    key, sep, _ = item.partition("=")
-    if ":" not in key:
+    if ":" not in item.partition("=")[0]:  # A ':' in the value (a path) is no scope.
         return item
     scope, _, rest = item.partition(":")
     if scope not in ROWS + ARCHS:
