@@ -18,7 +18,7 @@ jointly; here 20k encoder steps, 100k independent and 100k joint GAN steps.
 Result: not measured here (no CIFAR-10, no GPU on the development machines).
 """
 
-from jaxgan.sgan.config import sgan_config
+from jaxgan.systems.sgan_config import sgan_config
 
 
 def get_config():

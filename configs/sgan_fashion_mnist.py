@@ -5,13 +5,13 @@ Command:
 
 Data: Fashion-MNIST from Debian's dataset-fashion-mnist
 (/usr/share/datasets/fashion-mnist) or the official files in data.data_dir, 28x28.
-Model and schedule: as configs/sgan_mnist.py (jaxgan.sgan.config.cpu_config: CPU
+Model and schedule: as configs/sgan_mnist.py (jaxgan.systems.sgan_config.cpu_config: CPU
 widths, the paper's losses and optimizer, 1000 encoder steps), with twice the GAN
 steps (2000 independent + 2000 joint): clothes vary more within a class than digits.
 Result and time on 2 CPU cores: docs/sgan.md.
 """
 
-from jaxgan.sgan.config import cpu_config
+from jaxgan.systems.sgan_config import cpu_config
 
 
 def get_config():

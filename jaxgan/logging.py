@@ -92,11 +92,12 @@ class RunLogger:
                 self._tb.add_scalar(k, v, int(step))
         self._tb.flush()
 
-    def image_grid(self, step: int, images_uint8: np.ndarray, tag: str = "samples") -> str | None:
+    def image_grid(self, step: int, images_uint8: np.ndarray, tag: str = "samples",
+                   ncols: int | None = None) -> str | None:
         """Saves ``samples/<tag>_<step>.png`` and the same grid to TensorBoard."""
         if not self.enabled:
             return None
-        grid = image_utils.make_grid(images_uint8)
+        grid = image_utils.make_grid(images_uint8, ncols=ncols)
         path = os.path.join(self.workdir, "samples", f"{tag}_{int(step):07d}.png")
         image_utils.save_png(path, grid)
         self._tb.add_image(tag, grid, int(step), dataformats="HWC")
@@ -134,7 +135,8 @@ class Progress:
         shown = " ".join(f"{k}={_plain(v):.4g}" for k, v in values.items()
                          if k in ("d_loss", "g_loss", "gp", "real_score", "fake_score"))
         eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "--:--:--"
-        text = (f"step {step}/{self.total} | {rate * images_per_step:.1f} img/s | "
+        speed = f"{rate * images_per_step:.1f}" if math.isfinite(rate) else "--"
+        text = (f"step {step}/{self.total} | {speed} img/s | "
                 f"ETA {eta_s} | {shown}")
         if self.enabled:
             print(text, file=self.stream, flush=True)

@@ -1,8 +1,10 @@
 """Images from a checkpoint: ``python -m jaxgan.sample --workdir DIR --num N --out FILE``.
 
-``FILE.npz`` gets ``images``, uint8 ``[N, H, W, C]`` (and ``labels`` for
-conditional models); ``FILE.png`` gets a grid. The EMA generator is used when
-the run keeps one. The same ``--seed`` gives the same images.
+Works on the workdir of every system. ``FILE.npz`` gets ``images``, uint8
+``[N, H, W, C]``, and, for a system that samples by class, ``labels``: the
+class each image was drawn for (uniform, or ``--label K`` for all of them);
+``FILE.png`` gets a grid. The EMA parameters are used where the run keeps
+them. The same ``--seed`` gives the same images.
 """
 
 from __future__ import annotations
@@ -22,49 +24,24 @@ def define_flags() -> None:
     _FLAGS["num"] = flags.DEFINE_integer("num", 64, "Number of images.")
     _FLAGS["out"] = flags.DEFINE_string("out", None, "Output .npz or .png file.")
     _FLAGS["seed"] = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+    _FLAGS["label"] = flags.DEFINE_integer(
+        "label", None, "Conditional systems: draw every image of this class.")
     _FLAGS["best"] = flags.DEFINE_bool("best", False,
                                        "Use the best checkpoint by the evaluation metric.")
 
 
 def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
-                          batch_size: int = 256) -> np.ndarray:
+                          label: int | None = None) -> np.ndarray:
     """``num`` uint8 images ``[num, H, W, C]`` from the latest checkpoint of ``workdir``."""
-    images, _ = _generate(workdir, num, seed, best=best, batch_size=batch_size)
-    return images
+    from jaxgan.engine.sampling import generate_from_workdir as generate
 
-
-def _generate(workdir, num, seed, *, best, batch_size):
-    import jax
-
-    from jaxgan import checkpoint, parallel, trainer
-    from jaxgan.images import to_uint8
-
-    config = checkpoint.load_workdir_config(workdir)
-    mesh = parallel.make_mesh()
-    generator, _, _, _, state = trainer.build(config, mesh)
-    ckpt = checkpoint.Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    try:
-        state, _ = ckpt.restore(checkpoint.abstract_like(state), best=best)
-    finally:
-        ckpt.close()
-    sampler = trainer.make_sampler(generator, config.model.z_dim, config.data.num_classes)
-    key = jax.random.key(seed)
-    images, labels = [], []
-    for i in range(0, num, batch_size):
-        n = min(batch_size, num - i)
-        k = jax.random.fold_in(key, i // batch_size)
-        z = jax.random.normal(k, (n, config.model.z_dim))
-        y = None
-        if config.data.num_classes:
-            y = (np.arange(i, i + n) % config.data.num_classes).astype(np.int32)
-            labels.append(y)
-        images.append(to_uint8(sampler(state, z, y, use_ema=bool(config.train.ema_decay))))
-    return np.concatenate(images), (np.concatenate(labels) if labels else None)
+    return generate(workdir, num, seed, best=best, label=label)[0]
 
 
 def main(argv):
     del argv
-    from jaxgan.checkpoint import CheckpointError
+    from jaxgan.engine.checkpoint import CheckpointError
+    from jaxgan.engine.sampling import generate_from_workdir as generate
     from jaxgan.images import make_grid, save_png
 
     out = _FLAGS["out"].value
@@ -72,11 +49,16 @@ def main(argv):
     if ext not in (".npz", ".png"):
         print(f"jaxgan.sample: error: --out must end in .npz or .png, got {out!r}.", file=sys.stderr)
         sys.exit(1)
+    if _FLAGS["num"].value < 1:
+        print(f"jaxgan.sample: error: --num must be at least 1, got {_FLAGS['num'].value}.",
+              file=sys.stderr)
+        sys.exit(1)
     try:
-        images, labels = _generate(_FLAGS["workdir"].value, _FLAGS["num"].value, _FLAGS["seed"].value, best=_FLAGS["best"].value,
-                                   batch_size=256)
-    except CheckpointError as e:
-        print(f"jaxgan.sample: error: {e}", file=sys.stderr)
+        images, labels = generate(_FLAGS["workdir"].value, _FLAGS["num"].value,
+                                  _FLAGS["seed"].value, best=_FLAGS["best"].value,
+                                  label=_FLAGS["label"].value)
+    except (CheckpointError, ValueError) as e:
+        print(f"jaxgan.sample: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if ext == ".npz":

@@ -52,8 +52,9 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # Orbax logs every file at INFO.
-    from jaxgan import parallel, trainer  # Imported after flag parsing: keeps --help fast.
-    from jaxgan.checkpoint import CheckpointError
+    from jaxgan import parallel  # Imported after flag parsing: keeps --help fast.
+    from jaxgan.engine import trainer
+    from jaxgan.engine.checkpoint import CheckpointError
     from jaxgan.config import ConfigError
     from jaxgan.data import MissingDependencyError
 
@@ -61,13 +62,7 @@ def main(argv):
     try:
         parallel.initialize_distributed(_FLAGS["coordinator_address"].value,
                                         _FLAGS["num_processes"].value, _FLAGS["process_id"].value)
-        config = _FLAGS["config"].value
-        run = trainer.run
-        if "sgan" in config:  # A Stacked GAN experiment: its own stack-by-stack schedule.
-            from jaxgan.sgan import trainer as sgan_trainer
-
-            run = sgan_trainer.run
-        run(config, workdir)
+        trainer.run(_FLAGS["config"].value, workdir)
     except (ConfigError, CheckpointError, trainer.TrainingError, parallel.DistributedError,
             MissingDependencyError, FileNotFoundError, ValueError) as e:
         # A user mistake or a stopped run: one clear line, no traceback.

@@ -206,16 +206,13 @@ def test_input_errors_and_workdir(tmp_path, monkeypatch):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / "config.json").write_text("{}")
-    import jaxgan.sample
-
     calls = []
 
     def fake_generate(path, num, seed):
         calls.append((path, num, seed))
         return images(num, seed)
 
-    monkeypatch.setattr(jaxgan.sample, "generate_from_workdir", fake_generate)
-    inp = sources.load_input(str(workdir), num=12, seed=3, allow_workdir=True)
+    inp = sources.load_input(str(workdir), num=12, seed=3, sample_workdir=fake_generate)
     assert calls == [(str(workdir), 12, 3)] and inp.count() == 12
     with pytest.raises(sources.InputError, match="only --fake"):
         sources.load_input(str(workdir))

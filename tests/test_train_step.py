@@ -1,9 +1,12 @@
-"""The data-parallel train step: device-count independence and exact gradients.
+"""The engine's data-parallel step on the single-pair GAN system: device-count
+independence and exact gradients.
 
 Small inline modules keep these tests about the step itself: a generator with
 batch norm (whose statistics must span the global batch) and a critic with
 spectral norm (whose vectors move once per critic update) and an n x n map.
 """
+
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -14,8 +17,9 @@ import pytest
 
 from jaxgan import losses, parallel
 from jaxgan.config import base_config
-from jaxgan.state import init_state
-from jaxgan.train_step import make_train_step
+from jaxgan.engine.state import init_state
+from jaxgan.engine.step import make_step
+from jaxgan.systems.gan import GAN
 
 IMG = (8, 8, 1)
 
@@ -60,14 +64,20 @@ def _config(**overrides):
     return c
 
 
+def _system(config, g_tx=None, d_tx=None):
+    config.data.image_size, config.data.channels = IMG[0], IMG[2]
+    system = GAN(config, networks=(TinyGenerator(), TinyCritic()))
+    groups = dict(system.groups)
+    groups["g"] = dataclasses.replace(groups["g"], optimizer=g_tx or optax.adam(1e-2, b1=0.0, b2=0.9))
+    groups["d"] = dataclasses.replace(groups["d"], optimizer=d_tx or optax.adam(1e-2, b1=0.0, b2=0.9))
+    system.groups = groups
+    return system
+
+
 def _setup(config, mesh, g_tx=None, d_tx=None):
-    gen, crit = TinyGenerator(), TinyCritic()
-    g_tx = g_tx or optax.adam(1e-2, b1=0.0, b2=0.9)
-    d_tx = d_tx or optax.adam(1e-2, b1=0.0, b2=0.9)
-    state = init_state(jax.random.key(1), gen, crit, g_tx, d_tx, z_dim=config.model.z_dim,
-                       image_shape=IMG)
-    state = parallel.replicate(mesh, state)
-    step = make_train_step(config, gen, crit, g_tx, d_tx, mesh)
+    system = _system(config, g_tx, d_tx)
+    state = parallel.replicate(mesh, init_state(system, jax.random.key(config.seed)))
+    step = make_step(system, system.phases[0], mesh, global_batch=8)
     return state, step
 
 
@@ -104,7 +114,7 @@ def test_four_devices_equal_one_device(overrides):
     one_state, one_metrics = _run(config, jax.devices()[:1])
     four_state, four_metrics = _run(config, jax.devices()[:4])
     assert int(one_state.step) == int(four_state.step) == 2
-    for a, b in zip(jax.tree.leaves(one_state), jax.tree.leaves(four_state)):
+    for a, b in zip(jax.tree.leaves(one_state), jax.tree.leaves(four_state), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
     for k in one_metrics:
         np.testing.assert_allclose(one_metrics[k], four_metrics[k], rtol=2e-5, atol=2e-6)
@@ -126,18 +136,20 @@ def test_critic_gradient_is_the_global_batch_mean():
     critic_key, _ = jax.random.split(key)
     z_key, _ = jax.random.split(jax.random.fold_in(critic_key, 0))
     z = jax.random.normal(jax.random.split(z_key)[0], (8, config.model.z_dim))
-    fake, _ = gen.apply({"params": host.g_params, **host.g_vars}, z, None, train=True,
+    fake, _ = gen.apply(host.variables("g", use_ema=False), z, None, train=True,
                         mutable=["batch_stats"])
     real = jnp.asarray(jax.device_get(batches[0]["image"]))
 
     def loss(d_params):
-        scores, _ = crit.apply({"params": d_params, **host.d_vars}, jnp.concatenate([real, fake]),
+        scores, _ = crit.apply({"params": d_params, **host.collections["d"]},
+                               jnp.concatenate([real, fake]),
                                None, train=True, mutable=["batch_stats"])
         return losses.hinge_d(scores[:8], scores[8:]).mean()
 
-    grads = jax.grad(loss)(host.d_params)
-    expected = jax.tree.map(lambda p, g: p - g, host.d_params, grads)
-    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(jax.device_get(new_state.d_params))):
+    grads = jax.grad(loss)(host.params["d"])
+    expected = jax.tree.map(lambda p, g: p - g, host.params["d"], grads)
+    got = jax.device_get(new_state.params["d"])
+    for a, b in zip(jax.tree.leaves(expected), jax.tree.leaves(got), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
@@ -145,9 +157,9 @@ def test_spectral_norm_vectors_move_once_per_critic_update():
     config = _config(loss__lga="none", reg__gp_weight=1.0, optim__n_critic=1)
     mesh = parallel.make_mesh(jax.devices()[:1])
     state, step = _setup(config, mesh)
-    u_before = np.asarray(jax.tree.leaves(state.d_vars)[-1]).copy()
+    u_before = np.asarray(jax.tree.leaves(state.collections["d"])[-1]).copy()
     new_state, _ = step(state, _batches(mesh, 1, 8))
-    u_after = np.asarray(jax.tree.leaves(new_state.d_vars)[-1])
+    u_after = np.asarray(jax.tree.leaves(new_state.collections["d"])[-1])
     assert not np.allclose(u_before, u_after)
 
 
@@ -155,7 +167,7 @@ def test_step_is_reproducible():
     config = _config()
     a, _ = _run(config, jax.devices()[:2], steps=1)
     b, _ = _run(config, jax.devices()[:2], steps=1)
-    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
@@ -185,7 +197,7 @@ def test_gp_on_the_whole_batch_equals_gp_example_by_example(fast):
     assert float(jnp.std(batched(params))) > 0  # distinct per example, not a broadcast
     g_batched = jax.grad(lambda p: batched(p).mean())(params)
     g_single = jax.grad(lambda p: one_by_one(p).mean())(params)
-    for a, b in zip(jax.tree.leaves(g_batched), jax.tree.leaves(g_single)):
+    for a, b in zip(jax.tree.leaves(g_batched), jax.tree.leaves(g_single), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6 * float(jnp.abs(b).max()))
 
 

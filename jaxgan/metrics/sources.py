@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -68,24 +68,24 @@ def load_image_folder(folder: str, num: int = 0) -> np.ndarray:
     return out[..., None] if gray else out
 
 
-def load_input(path: str, *, num: int = 0, seed: int = 0, allow_workdir: bool = False) -> Input:
+def load_input(path: str, *, num: int = 0, seed: int = 0,
+               sample_workdir: Callable[[str, int, int], np.ndarray] | None = None) -> Input:
     """Reads an evaluate input, checking it before any network runs.
 
     Args:
       path: an image folder, an ``.npz`` with ``images`` uint8 ``[N, H, W, C]``, an ``.npz``
-        of statistics (``mu``, ``sigma``), or (``allow_workdir``) a training workdir
-        (a folder with ``config.json``), sampled with ``jaxgan.sample.generate_from_workdir``.
+        of statistics (``mu``, ``sigma``), or (when ``sample_workdir`` is given) a training
+        workdir (a folder with ``config.json``), sampled by ``sample_workdir(path, num, seed)``
+        (the caller's, e.g. ``jaxgan.engine.sampling.generate_from_workdir``).
       num: use the first ``num`` images (0: all; a workdir gives 10000).
       seed: the sampling seed of a workdir.
     """
     if os.path.isdir(path):
         if os.path.isfile(os.path.join(path, "config.json")):
-            if not allow_workdir:
+            if sample_workdir is None:
                 raise InputError(f"{path} is a training workdir; only --fake may be one.")
-            from jaxgan.sample import generate_from_workdir  # Lazy: builds the generator.
-
             n = num or DEFAULT_WORKDIR_SAMPLES
-            images = np.asarray(generate_from_workdir(path, n, seed))
+            images = np.asarray(sample_workdir(path, n, seed))
             return Input(f"{n} samples of workdir {path} (seed {seed})", images=images)
         images = load_image_folder(path, num)
         return Input(f"image folder {path}", images=images)

@@ -97,3 +97,16 @@ def accuracy(predict, params, images_uint8: np.ndarray, labels: np.ndarray,
         pred = np.asarray(predict(params, x))[:n]
         correct += int(np.sum(pred == labels[i:i + batch_size]))
     return correct / max(len(images_uint8), 1)
+
+
+def encoder_test_accuracy(config, predict, params) -> float | None:
+    """The encoder's accuracy on the data set's test split, None when there is none."""
+    from jaxgan import data  # Lazy: reading the encoder file needs no data code.
+
+    test_cfg = config.data.copy_and_resolve_references()
+    test_cfg.split = "test"
+    try:
+        test = data.load_dataset(test_cfg)
+    except (ValueError, FileNotFoundError):  # No test split for this source.
+        return None
+    return accuracy(predict, params, test.images, test.labels)

@@ -1,4 +1,4 @@
-"""Checkpoints: Orbax around GANState, plus the run's metadata.
+"""Checkpoints: Orbax around the train state of any system, plus the run's metadata.
 
 Layout under the workdir::
 
@@ -29,17 +29,16 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from jaxgan import config as config_lib
 from jaxgan import parallel
-from jaxgan.state import GANState
+from jaxgan.engine.state import TrainState
 
 FINGERPRINT_KEY = "state_fingerprint"  # In each checkpoint's meta; checked on restore.
 
-# Fields that change the shapes or meaning of the saved parameters: resuming a
-# workdir whose config differs in one of these cannot work.
-STRUCTURAL_FIELDS = (
-    "model.arch", "model.z_dim", "model.g_width", "model.d_width", "model.critic_map",
-    "model.spectral_norm", "data.image_size", "data.channels", "data.num_classes",
-)
+# Fields every system's saved state depends on; each system adds its own
+# (System.structural_fields). Resuming a workdir whose config differs in one
+# of these cannot work.
+COMMON_STRUCTURAL_FIELDS = ("system", "data.image_size", "data.channels", "data.num_classes")
 
 
 class CheckpointError(RuntimeError):
@@ -61,7 +60,8 @@ def has_checkpoint(workdir: str) -> bool:
     return os.path.isdir(directory) and any(n.isdigit() for n in os.listdir(directory))
 
 
-def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+def check_workdir_config(workdir: str, config: ml_collections.ConfigDict,
+                         structural_fields=()) -> None:
     """Raises if ``workdir`` holds checkpoints of a run whose config is structurally different.
 
     Otherwise writes ``config.json`` (a run that stopped before its first
@@ -69,15 +69,10 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
     """
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path) and has_checkpoint(workdir):
-        with open(path) as f:
-            try:
-                saved = ml_collections.ConfigDict(json.load(f))
-            except json.JSONDecodeError as e:
-                raise CheckpointError(
-                    f"{path} is not valid JSON ({e}); the workdir is damaged. Restore the file or "
-                    "start a new run with another --workdir.") from None
+        saved = load_workdir_config(workdir)
+        fields = COMMON_STRUCTURAL_FIELDS + tuple(structural_fields)
         diffs = [f"{k}: {_get(saved, k)!r} in the workdir, {_get(config, k)!r} now"
-                 for k in STRUCTURAL_FIELDS if _get(saved, k) != _get(config, k)]
+                 for k in fields if _json(_get(saved, k)) != _json(_get(config, k))]
         if diffs:
             raise CheckpointError(
                 f"The workdir {workdir} holds a run with an incompatible config ("
@@ -91,13 +86,25 @@ def check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> Non
         os.replace(tmp, path)
 
 
+def _json(value) -> str:
+    """A comparable form of a config value (a tuple read back from JSON is a list)."""
+    return json.dumps(value, default=list, sort_keys=True)
+
+
 def load_workdir_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config a workdir's run started with, with any field it predates at its default."""
     path = os.path.join(workdir, "config.json")
     if not os.path.exists(path):
         raise CheckpointError(
             f"{workdir} is not a jaxgan workdir (no config.json). Pass the --workdir of a training run.")
     with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+        try:
+            saved = ml_collections.ConfigDict(json.load(f))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(
+                f"{path} is not valid JSON ({e}); the workdir is damaged. Restore the file or "
+                "start a new run with another --workdir.") from None
+    return config_lib.upgrade(saved)
 
 
 @contextlib.contextmanager
@@ -122,7 +129,7 @@ def _quiet_abandoned_reads():
 
 
 class Checkpointer:
-    """Saves and restores GANState with the run's metadata (data position, best metric)."""
+    """Saves and restores TrainState with the run's metadata (data position, best metric)."""
 
     def __init__(self, workdir: str, *, keep: int = 3):
         self.workdir = os.path.abspath(workdir)
@@ -140,7 +147,7 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._latest.latest_step()
 
-    def save(self, step: int, state: GANState, meta: dict[str, Any], *, best: bool = False) -> None:
+    def save(self, step: int, state: TrainState, meta: dict[str, Any], *, best: bool = False) -> None:
         """Saves ``state`` at ``step`` (and as the best one if ``best``); blocks until written.
 
         ``meta`` gets the state's fingerprint (:func:`jaxgan.parallel.tree_digest`),
@@ -164,8 +171,8 @@ class Checkpointer:
         self._latest.wait_until_finished()
         self._best.wait_until_finished()
 
-    def restore(self, abstract_state: GANState, step: int | None = None,
-                *, best: bool = False) -> tuple[GANState, dict[str, Any]]:
+    def restore(self, abstract_state: TrainState, step: int | None = None,
+                *, best: bool = False) -> tuple[TrainState, dict[str, Any]]:
         """Restores the latest (or given, or best) checkpoint onto ``abstract_state``'s shardings."""
         manager = self._best if best else self._latest
         step = manager.latest_step() if step is None else step
@@ -200,6 +207,6 @@ class Checkpointer:
         self._best.close()
 
 
-def abstract_like(state: GANState) -> GANState:
+def abstract_like(state: TrainState) -> TrainState:
     """The restore target: shapes, dtypes and shardings of ``state``, no data."""
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, state)

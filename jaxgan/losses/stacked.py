@@ -26,8 +26,8 @@ Each generator ``G_i`` of the stack minimises (Huang et al., CVPR 2017, eq. 5)
 
 Example:
   >>> import jax.numpy as jnp
-  >>> from jaxgan.sgan import losses
-  >>> print(losses.feature_conditional(jnp.array([[1.0, 3.0]]), jnp.array([[0.0, 1.0]])))
+  >>> from jaxgan.losses import stacked
+  >>> print(stacked.feature_conditional(jnp.array([[1.0, 3.0]]), jnp.array([[0.0, 1.0]])))
   [2.5]
 """
 

@@ -1,8 +1,8 @@
 """The ``sgan`` config section: every Stacked GAN field, documented once, and its checks.
 
-An SGAN experiment is :func:`jaxgan.config.base_config` plus an ``sgan``
-section (:func:`sgan_config` builds both); ``jaxgan.train`` sends any config
-with that section to :func:`jaxgan.sgan.trainer.run`. The base fields SGAN
+An SGAN experiment is :func:`jaxgan.config.base_config` with ``system='sgan'``
+plus an ``sgan`` section (:func:`sgan_config` builds both; the system is
+:class:`jaxgan.systems.sgan.StackedGAN`). The base fields SGAN
 reads are ``seed``, ``data.*``, ``optim.g_lr / d_lr / b1 / b2``, ``loss.name``
 and ``train.*``; :func:`validate` rejects base fields SGAN would silently
 ignore (a penalty weight, ``n_critic`` > 1, an EMA), before any compute.
@@ -82,6 +82,7 @@ def sgan_section() -> ml_collections.ConfigDict:
 def sgan_config(dataset: str = "mnist") -> ml_collections.ConfigDict:
     """:func:`jaxgan.config.base_config` with the SGAN section and SGAN's shared settings."""
     c = config_lib.base_config()
+    c.system = "sgan"
     c.data.name = dataset
     c.data.num_classes = 10
     c.data.image_size = 28
@@ -137,7 +138,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
 
     if "sgan" not in config:
         raise ConfigError("This config has no 'sgan' section; build it with "
-                          "jaxgan.sgan.config.sgan_config().")
+                          "jaxgan.systems.sgan_config.sgan_config().")
     s = config.sgan
     for dotted in ("train.num_steps", "train.batch_size", "train.log_every",
                    "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints",

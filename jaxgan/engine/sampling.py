@@ -1,0 +1,100 @@
+"""Images from a train state, for any system: grids, evaluation and ``jaxgan.sample``.
+
+:class:`Sampler` jits ``system.render`` once, with networks in inference mode
+and their sampling parameters (the EMA where the system keeps one). Every call
+has the same number of rows (the last chunk is padded, then trimmed), so it
+compiles once whatever the number of images.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.images import to_uint8
+
+EVAL_SALT = 0xE7A1  # Plus the step: the latents of an evaluation during training.
+LABEL_SALT = 0x1AB  # Folded into a sampling key for random class labels.
+
+
+class Sampler:
+    """``images(state, latents, labels)`` and ``generate(state, key, num)`` for ``system``."""
+
+    def __init__(self, system, *, chunk: int = 256):
+        self.system = system
+        self.chunk = chunk
+        networks = system.networks
+
+        @jax.jit
+        def render(variables, latents, labels):
+            def apply(name, *args, **kwargs):
+                return networks[name].apply(variables[name], *args, **kwargs)
+
+            return system.render(apply, latents, labels)
+
+        self._render = render
+
+    def _variables(self, state, use_ema: bool) -> dict:
+        return {n: state.variables(n, use_ema=use_ema) for n in self.system.networks}
+
+    def images(self, state, latents, labels=None, *, use_ema: bool = True) -> jax.Array:
+        """Float images in [-1, 1] for the given latents (and labels)."""
+        return self._render(self._variables(state, use_ema), latents, labels)
+
+    def labels_for(self, key: jax.Array, num: int, label: int | None = None) -> np.ndarray | None:
+        """The class of each of ``num`` samples: ``label`` for all, else uniform; None if
+        the system is unconditional."""
+        k = self.system.num_classes
+        if not k:
+            if label is not None:
+                raise ValueError("This system is unconditional: it takes no --label.")
+            return None
+        if label is not None:
+            if not 0 <= label < k:
+                raise ValueError(f"--label {label} is not a class of this run (0..{k - 1}).")
+            return np.full((num,), label, np.int32)
+        return np.asarray(jax.random.randint(jax.random.fold_in(key, LABEL_SALT), (num,), 0, k),
+                          np.int32)
+
+    def generate(self, state, key: jax.Array, num: int, labels=None, *,
+                 use_ema: bool = True) -> np.ndarray:
+        """``num`` uint8 images ``[num, H, W, C]``; chunk ``c`` draws from ``fold_in(key, c)``."""
+        out = []
+        for c, start in enumerate(range(0, num, self.chunk)):
+            n = min(self.chunk, num - start)
+            latents = self.system.latents(jax.random.fold_in(key, c), self.chunk)
+            y = None
+            if labels is not None:
+                y = jnp.asarray(np.pad(np.asarray(labels[start:start + n], np.int32),
+                                       (0, self.chunk - n)))
+            out.append(to_uint8(self.images(state, latents, y, use_ema=use_ema))[:n])
+        return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+
+
+def load_run(workdir: str, *, best: bool = False):
+    """``(system, state, sampler)`` of a workdir's latest (or best) checkpoint, any system."""
+    from jaxgan import parallel, systems
+    from jaxgan.engine import checkpoint
+    from jaxgan.engine.trainer import programs
+
+    config = checkpoint.load_workdir_config(workdir)
+    mesh = parallel.make_mesh()
+    system = systems.build_system(config)
+    prog = programs(config, mesh, system)
+    ckpt = checkpoint.Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    try:
+        state, _ = ckpt.restore(prog.abstract, best=best)
+    finally:
+        ckpt.close()
+    return system, state, prog.sampler
+
+
+def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
+                          label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``num`` uint8 images ``[num, H, W, C]`` from a workdir, and the class of each (None for
+    an unconditional system). The same ``seed`` gives the same images."""
+    _, state, sampler = load_run(workdir, best=best)
+    key = jax.random.key(seed)
+    labels = sampler.labels_for(key, num, label)
+    return sampler.generate(state, key, num, labels), labels
