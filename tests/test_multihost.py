@@ -26,7 +26,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxgan import checkpoint, parallel, trainer
+from jaxgan import parallel
+from jaxgan.engine.sampling import load_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPILE_CACHE = os.path.join(tempfile.gettempdir(), "jaxgan-test-compile-cache")
@@ -51,15 +52,7 @@ def _steps(workdir):
 
 
 def _restore(workdir, step):
-    config = checkpoint.load_workdir_config(str(workdir))
-    mesh = parallel.make_mesh()
-    *_, init, key = trainer.initializer(config, mesh)
-    ckpt = checkpoint.Checkpointer(str(workdir))
-    try:
-        state, _ = ckpt.restore(trainer.abstract_state(init, key, mesh), step)
-    finally:
-        ckpt.close()
-    return state
+    return load_run(str(workdir), step=step).state
 
 
 def _pids(launcher_err):

@@ -1,12 +1,13 @@
 """Stacked GAN: losses against numpy, shapes through the stack, device-count independence,
-sample diversity, and a tiny end-to-end run that checkpoints and resumes.
+sample diversity, and a tiny end-to-end run that checkpoints, resumes and samples.
 
-Networks are at ``jaxgan.sgan.models.TINY`` sizes; SGD in the step tests keeps
+Networks are at ``jaxgan.models.sgan.TINY`` sizes; SGD in the step tests keeps
 updates proportional to gradients, so 1 and 4 devices can be compared tightly
 (Adam's first step is ``lr * sign(g)``, which turns rounding noise in a
 near-zero gradient into a full-size difference).
 """
 
+import dataclasses
 import json
 import os
 
@@ -21,11 +22,15 @@ from scipy.spatial.distance import pdist
 from jaxgan import losses as gan_losses
 from jaxgan import parallel
 from jaxgan.config import ConfigError
-from jaxgan.data import DatasetNotFoundError
-from jaxgan.sgan import config as sgan_config
-from jaxgan.sgan import losses, models, sampling
-from jaxgan.sgan.state import init_state
-from jaxgan.sgan.step import make_encoder_step, make_gan_step
+from jaxgan.engine.sampling import Sampler, generate_from_workdir
+from jaxgan.engine.state import init_state
+from jaxgan.engine.step import make_step
+from jaxgan.losses import stacked as losses
+from jaxgan.metrics import diversity
+from jaxgan.models import sgan as models
+from jaxgan.system import Phase
+from jaxgan.systems import sgan_config
+from jaxgan.systems.sgan import StackedGAN
 
 RNG = np.random.default_rng(0)
 
@@ -109,19 +114,20 @@ def _config(stacked=True, image_size=28, channels=1, batch=8):
 @pytest.mark.parametrize("size,channels", [(28, 1), (32, 3)])
 def test_shapes_through_the_stack(size, channels):
     c = _config(image_size=size, channels=channels)
-    nets = models.build_networks(c)
+    system = StackedGAN(c)
+    nets = system.networks
     s, b = c.sgan, 3
 
     def forward(key):
-        state = init_state(key, nets, (optax.sgd(0.1),) * 3, c)
+        state = init_state(system, key)
         y = jnp.array([0, 4, 9])
         z1 = jax.random.uniform(jax.random.key(1), (b, s.z1_dim))
         z0 = jax.random.uniform(jax.random.key(2), (b, s.z0_dim))
-        h1 = nets.g1.apply(state.generator_variables("g1"), z1, y, train=False)
-        x = nets.g0.apply(state.generator_variables("g0"), z0, h1, train=False)
-        enc = nets.encoder.apply({"params": state.encoder_params}, x)
-        return (h1, x, enc, nets.d1.apply({"params": state.d_params["d1"]}, h1),
-                nets.d0.apply({"params": state.d_params["d0"]}, x))
+        h1 = nets["g1"].apply(state.variables("g1"), z1, y, train=False)
+        x = nets["g0"].apply(state.variables("g0"), z0, h1, train=False)
+        enc = nets["encoder"].apply(state.variables("encoder"), x)
+        return (h1, x, enc, nets["d1"].apply(state.variables("d1"), h1),
+                nets["d0"].apply(state.variables("d0"), x))
 
     # Shapes need no compilation (the sampling test runs the stack and checks values).
     h1, x, enc, (score1, q1), (score0, q0) = jax.eval_shape(forward, jax.random.key(0))
@@ -151,45 +157,54 @@ def test_unsupported_sizes_and_fields_raise_before_compute():
 
 # ---- the data-parallel steps: 4 devices == 1 device ------------------------------------
 
+PHASES = {"encoder": Phase("encoder", 1, ("encoder",)),
+          "independent": Phase("independent", 1, ("d", "g")),
+          "joint": Phase("joint", 1, ("d_joint", "g_joint"))}
+
+
+def _sgd_system(config, lr=0.05):
+    system = StackedGAN(config)
+    system.groups = {k: dataclasses.replace(g, optimizer=optax.sgd(lr))
+                     for k, g in system.groups.items()}
+    return system
+
+
 def _run_steps(config, mesh, init, batches, schedule):
     """``schedule``: one of 'encoder', 'independent', 'joint' per batch."""
-    nets = models.build_networks(config)
-    tx = optax.sgd(0.05)
+    system = _sgd_system(config)
     state = parallel.replicate(mesh, init)
-    steps = {"encoder": make_encoder_step(nets, tx, mesh),
-             "independent": make_gan_step(config, nets, tx, tx, mesh, joint=False),
-             "joint": make_gan_step(config, nets, tx, tx, mesh, joint=True)}
+    steps = {k: make_step(system, phase, mesh, config.train.batch_size)
+             for k, phase in PHASES.items()}
     metrics = []
-    for kind, host in zip(schedule, batches):
-        state, m = steps[kind](state, parallel.host_to_global(mesh, host))
+    for kind, host in zip(schedule, batches, strict=True):
+        state, m = steps[kind](state, (parallel.host_to_global(mesh, host),))
         metrics.append(jax.device_get(m))
     return jax.device_get(state), metrics
 
 
 def test_encoder_independent_and_joint_steps_on_four_devices_equal_one_device():
-    stacked, schedule = True, ("encoder", "independent", "joint")
+    schedule = ("encoder", "independent", "joint")
     assert jax.device_count() >= 4, "conftest.py gives 4 fake CPU devices"
-    config = _config(stacked=stacked, batch=8)
-    nets = models.build_networks(config)
-    init = jax.device_get(jax.jit(lambda k: init_state(k, nets, (optax.sgd(0.05),) * 3, config))(
-        jax.random.key(3)))
+    config = _config(stacked=True, batch=8)
+    system = _sgd_system(config)
+    init = jax.device_get(jax.jit(lambda k: init_state(system, k))(jax.random.key(3)))
     rng = np.random.default_rng(1)
     batches = [{"image": rng.uniform(-1, 1, (8, 28, 28, 1)).astype(np.float32),
                 "label": rng.integers(0, 10, 8).astype(np.int32)} for _ in schedule]
     one, m1 = _run_steps(config, parallel.make_mesh(jax.devices()[:1]), init, batches, schedule)
     four, m4 = _run_steps(config, parallel.make_mesh(jax.devices()[:4]), init, batches, schedule)
-    assert int(four.step) == sum(k != "encoder" for k in schedule)
-    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four)):
+    assert int(four.step) == len(schedule) and int(four.data_step) == len(schedule)
+    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
                                    rtol=2e-4, atol=2e-6)
-    for a, b in zip(m1, m4):
+    for a, b in zip(m1, m4, strict=True):
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=2e-6, err_msg=k)
     # Every trained network moved (so the comparison is not of untouched parameters).
-    trained = ("g_params", "d_params") + (("encoder_params",) if "encoder" in schedule else ())
-    for name in trained:
-        moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(getattr(init, name)),
-                                                       jax.tree.leaves(getattr(four, name)))]
+    for name in ("encoder", "g1", "g0", "d1", "d0"):
+        moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(init.params[name]),
+                                                       jax.tree.leaves(four.params[name]),
+                                                       strict=True)]
         assert all(moved), name
 
 
@@ -197,15 +212,15 @@ def test_single_stack_step_traces_with_its_losses():
     # The ablation's one-generator baseline: G(z, y) -> image, L_cond through the whole
     # encoder. Tracing (no compilation) checks its step builds and what it reports.
     config = _config(stacked=False, batch=8)
-    nets = models.build_networks(config)
-    tx = optax.sgd(0.05)
+    system = _sgd_system(config)
     mesh = parallel.make_mesh(jax.devices()[:4])
-    state = jax.eval_shape(lambda k: init_state(k, nets, (tx,) * 3, config), jax.random.key(0))
-    assert set(state.g_params) == {"g0"} and set(state.d_params) == {"d0"}
-    step = make_gan_step(config, nets, tx, tx, mesh, joint=False)
+    state = jax.eval_shape(lambda k: init_state(system, k), jax.random.key(0))
+    assert set(state.params) == {"encoder", "g0", "d0"}
+    assert [p.name for p in system.phases] == ["encoder", "independent"]
+    step = make_step(system, PHASES["independent"], mesh, 8)
     batch = {"image": jax.ShapeDtypeStruct((8, 28, 28, 1), jnp.float32),
              "label": jax.ShapeDtypeStruct((8,), jnp.int32)}
-    new_state, metrics = jax.eval_shape(step, state, batch)
+    new_state, metrics = jax.eval_shape(step, state, (batch,))
     assert jax.tree.structure(new_state) == jax.tree.structure(state)
     assert {"g0_adv", "g0_cond", "g0_ent", "d0_adv", "d0_ent"} <= set(metrics)
     assert not any(k.startswith(("g1", "d1")) for k in metrics)
@@ -226,41 +241,43 @@ def _calibrate_batch_norm(nets, state, z1, z0, labels):
         return jax.tree.map(lambda n, o: (n - 0.9 * o) / 0.1, new["batch_stats"],
                             variables["batch_stats"])
 
-    g1 = batch_stats(nets.g1, state.generator_variables("g1"), z1, labels)
-    g_vars = {**state.g_vars, "g1": {"batch_stats": g1}}
-    h1 = nets.g1.apply({"params": state.g_params["g1"], **g_vars["g1"]}, z1, labels, train=False)
-    g0 = batch_stats(nets.g0, state.generator_variables("g0"), z0, h1)
-    return state.replace(g_vars={"g1": {"batch_stats": g1}, "g0": {"batch_stats": g0}})
+    g1 = batch_stats(nets["g1"], state.variables("g1"), z1, labels)
+    h1 = nets["g1"].apply({"params": state.params["g1"], "batch_stats": g1}, z1, labels,
+                          train=False)
+    g0 = batch_stats(nets["g0"], state.variables("g0"), z0, h1)
+    return state.replace(collections={**state.collections, "g1": {"batch_stats": g1},
+                                      "g0": {"batch_stats": g0}})
 
 
 def test_fixed_label_and_varying_z0_give_distinct_images():
     c = _config()
-    nets = models.build_networks(c)
+    system = StackedGAN(c)
+    nets = system.networks
     n, s = 8, c.sgan
     k1, k0, kc1, kc0 = jax.random.split(jax.random.key(1), 4)
 
     @jax.jit
     def calibrated_state(key):
-        state = init_state(key, nets, (optax.sgd(0.1),) * 3, c)
+        state = init_state(system, key)
         return _calibrate_batch_norm(nets, state, jax.random.uniform(kc1, (64, s.z1_dim)),
                                      jax.random.uniform(kc0, (64, s.z0_dim)),
                                      jnp.arange(64, dtype=jnp.int32) % 10)
 
     state = calibrated_state(jax.random.key(5))
-    sample = sampling.make_sampler(nets, 10)
+    sampler = Sampler(system)
     labels = jnp.full((n,), 7, jnp.int32)
     z1 = jnp.tile(jax.random.uniform(k1, (1, s.z1_dim)), (n, 1))
     z0 = jax.random.uniform(k0, (n, s.z0_dim))
-    x = np.asarray(sample(state.g_params, state.g_vars, z1, z0, labels))
+    x = np.asarray(sampler.images(state, {"z1": z1, "z0": z0}, labels))
     assert x.shape == (n, 28, 28, 1) and np.all(np.abs(x) <= 1)
-    h1 = nets.g1.apply(state.generator_variables("g1"), z1, labels, train=False)
+    h1 = nets["g1"].apply(state.variables("g1"), z1, labels, train=False)
     assert bool(jnp.all(h1 >= 0))  # fc3 features are ReLU outputs, as the encoder's.
     scale = np.sqrt(np.mean(x ** 2))
     assert scale > 1e-3, scale  # Calibrated: the images are not all ~0.
     distances = pdist(x.reshape(n, -1)) / np.sqrt(x[0].size)
     assert distances.min() > 0.01 * scale, (distances.min(), scale)
-    np.testing.assert_array_equal(x, sample(state.g_params, state.g_vars, z1, z0, labels))
-    same = np.asarray(sample(state.g_params, state.g_vars, z1, jnp.tile(z0[:1], (n, 1)), labels))
+    np.testing.assert_array_equal(x, sampler.images(state, {"z1": z1, "z0": z0}, labels))
+    same = np.asarray(sampler.images(state, {"z1": z1, "z0": jnp.tile(z0[:1], (n, 1))}, labels))
     assert pdist(same.reshape(n, -1)).max() < 1e-6 * np.sqrt(x[0].size)
 
 
@@ -268,17 +285,27 @@ def test_mean_pairwise_distance_and_per_class_diversity_against_scipy():
     x = RNG.normal(size=(9, 4, 4, 1))
     labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
     d = x.shape[1] * x.shape[2]
-    assert np.isclose(sampling.mean_pairwise_distance(x), pdist(x.reshape(9, -1)).mean() / 4)
+    assert np.isclose(diversity.mean_pairwise_distance(x), pdist(x.reshape(9, -1)).mean() / 4)
     want = np.mean([pdist(x[labels == k].reshape(-1, d)).mean() / np.sqrt(d) for k in range(3)])
-    assert np.isclose(sampling.per_class_diversity(x, labels, 3), want)
+    assert np.isclose(diversity.per_class_diversity(x, labels, 3), want)
 
 
-# ---- a tiny end-to-end run: checkpoints, encoder file, resume ---------------------------
+# ---- a tiny end-to-end run: checkpoints, encoder file, resume, sampling --------------------
 
-def _e2e_config(num_steps):
+def _write_mnist_cache(root):
+    """MNIST split caches of labelled random digits: the real source's code path, no download."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 160), ("test", 40)):
+        (root / "mnist").mkdir(parents=True, exist_ok=True)
+        images = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
+        np.savez(root / "mnist" / f"mnist-{split}.npz", images=images,
+                 labels=np.arange(n, dtype=np.int64) % 10)
+
+
+def _e2e_config(num_steps, data_dir):
     c = _config(batch=16)
-    c.data.name = "fashion_mnist"
-    c.sgan.max_examples = 160
+    c.data.name = "mnist"
+    c.data.data_dir = str(data_dir)
     c.sgan.encoder_steps = 2
     c.sgan.independent_steps = 2
     c.sgan.samples_per_class = 2
@@ -289,36 +316,46 @@ def _e2e_config(num_steps):
     return c
 
 
-def test_trainer_writes_checkpoints_and_resumes_bit_for_bit(tmp_path):
-    from jaxgan.sgan import trainer
+def test_trainer_writes_checkpoints_resumes_bit_for_bit_and_samples(tmp_path):
+    from jaxgan.engine import trainer
 
-    try:
-        trainer.load_source(_e2e_config(4))
-    except DatasetNotFoundError as e:
-        pytest.skip(f"Fashion-MNIST is not installed: {e}")
-    straight = trainer.run(_e2e_config(4), str(tmp_path / "straight"))
+    _write_mnist_cache(tmp_path / "data")
+    config = lambda n: _e2e_config(n, tmp_path / "data")
+    straight = trainer.run(config(4), str(tmp_path / "straight"))
+    assert straight["step"] == 6  # 2 encoder steps, then 4 GAN steps.
+    assert 0.0 <= straight["encoder_test_accuracy"] <= 1.0
     workdir = str(tmp_path / "resumed")
-    first = trainer.run(_e2e_config(3), workdir)  # Stops in the joint phase, at GAN step 3.
-    assert first["step"] == 3 and first["global_step"] == 5
+    first = trainer.run(config(3), workdir)  # Stops in the joint phase, at GAN step 3.
+    assert first["step"] == 5
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["2", "4", "5"]
     assert os.path.isfile(os.path.join(workdir, "encoder.npz"))
-    resumed = trainer.run(_e2e_config(4), workdir)
-    assert resumed["step"] == 4 and resumed["global_step"] == 6
-    for a, b in zip(jax.tree.leaves(straight["state"]), jax.tree.leaves(resumed["state"])):
+    resumed = trainer.run(config(4), workdir)
+    assert resumed["step"] == 6
+    for a, b in zip(jax.tree.leaves(straight["state"]), jax.tree.leaves(resumed["state"]),
+                    strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         records = [json.loads(line) for line in f]
     steps = [r["step"] for r in records if "g_loss" in r]
-    assert steps == [3, 4, 5, 6]  # Global steps of GAN steps 1..4, each logged once.
+    assert steps == [3, 4, 5, 6]  # Steps of GAN steps 1..4, each logged once.
     assert {r["phase"] for r in records if "phase" in r} == {0, 1, 2}
     samples = os.listdir(os.path.join(workdir, "samples"))
     assert {f"class{k}_0000006.png" for k in range(10)} <= set(samples)
+    assert "reconstructions_0000006.png" in samples
+    # jaxgan.sample on the workdir: the stacked generator, one label per image.
+    images, labels = generate_from_workdir(workdir, 5, seed=1)
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (5,) and set(labels) <= set(range(10))
+    sevens, labels = generate_from_workdir(workdir, 3, seed=1, label=7)
+    assert list(labels) == [7, 7, 7]
+    with pytest.raises(ValueError, match="not a class"):
+        generate_from_workdir(workdir, 3, label=10)
     # A pre-trained encoder is reused: no encoder phase, the same encoder parameters.
-    reuse = _e2e_config(1)
+    reuse = config(1)
     reuse.sgan.independent_steps = 1
     reuse.sgan.encoder_path = os.path.join(workdir, "encoder.npz")
     out = trainer.run(reuse, str(tmp_path / "reuse"))
-    assert out["global_step"] == 1
-    for a, b in zip(jax.tree.leaves(out["state"].encoder_params),
-                    jax.tree.leaves(resumed["state"].encoder_params)):
+    assert out["step"] == 1
+    for a, b in zip(jax.tree.leaves(out["state"].params["encoder"]),
+                    jax.tree.leaves(resumed["state"].params["encoder"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

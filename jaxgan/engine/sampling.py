@@ -8,6 +8,9 @@ compiles once whatever the number of images.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,8 +75,19 @@ class Sampler:
         return np.concatenate(out) if out else np.zeros((0,), np.uint8)
 
 
-def load_run(workdir: str, *, best: bool = False):
-    """``(system, state, sampler)`` of a workdir's latest (or best) checkpoint, any system."""
+@dataclasses.dataclass
+class SavedRun:
+    """A workdir's checkpoint, restored: its system, state, metadata and sampler."""
+
+    config: Any
+    system: Any
+    state: Any
+    meta: dict
+    sampler: Sampler
+
+
+def load_run(workdir: str, *, step: int | None = None, best: bool = False) -> SavedRun:
+    """The latest (or given, or best) checkpoint of a workdir of any system."""
     from jaxgan import parallel, systems
     from jaxgan.engine import checkpoint
     from jaxgan.engine.trainer import programs
@@ -84,17 +98,17 @@ def load_run(workdir: str, *, best: bool = False):
     prog = programs(config, mesh, system)
     ckpt = checkpoint.Checkpointer(workdir, keep=config.train.keep_checkpoints)
     try:
-        state, _ = ckpt.restore(prog.abstract, best=best)
+        state, meta = ckpt.restore(prog.abstract, step, best=best)
     finally:
         ckpt.close()
-    return system, state, prog.sampler
+    return SavedRun(config, system, state, meta, prog.sampler)
 
 
 def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
                           label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``num`` uint8 images ``[num, H, W, C]`` from a workdir, and the class of each (None for
     an unconditional system). The same ``seed`` gives the same images."""
-    _, state, sampler = load_run(workdir, best=best)
+    run = load_run(workdir, best=best)
     key = jax.random.key(seed)
-    labels = sampler.labels_for(key, num, label)
-    return sampler.generate(state, key, num, labels), labels
+    labels = run.sampler.labels_for(key, num, label)
+    return run.sampler.generate(run.state, key, num, labels), labels
