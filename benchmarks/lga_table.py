@@ -198,7 +198,7 @@ def train_images_per_sec(records: list[dict], starts: list[int], config) -> tupl
 
 def _check_workdir(workdir: str, config, want: dict) -> bool:
     """True when the run is finished with these settings; raises if the workdir holds another run."""
-    from jaxgan import checkpoint
+    from jaxgan.engine import checkpoint
 
     rec_path = os.path.join(workdir, RECORD)
     if os.path.isfile(rec_path):
@@ -217,7 +217,8 @@ def _check_workdir(workdir: str, config, want: dict) -> bool:
 
 def run_one(row, dataset, seed, config, args, ctx) -> dict:
     """Trains (or resumes) one run, measures it, writes and returns its record."""
-    from jaxgan import checkpoint, metrics, trainer
+    from jaxgan import metrics
+    from jaxgan.engine import checkpoint, trainer
     from jaxgan.sample import generate_from_workdir
 
     workdir = run_dir(args, dataset, row, seed)
@@ -267,7 +268,8 @@ def run_one(row, dataset, seed, config, args, ctx) -> dict:
 def prepare(args, plan) -> dict:
     """Everything that can fail before compute: configs, workdirs, data, metric weights."""
     from jaxgan import config as config_lib
-    from jaxgan import data, parallel, trainer
+    from jaxgan import data, parallel
+    from jaxgan.engine import trainer
 
     mesh = parallel.make_mesh()
     ctx = {"mesh": mesh, "todo": [], "sources": {}, "classifier": {}}
@@ -379,7 +381,7 @@ def main(argv=None) -> str:
         if getattr(args, name) < (2 if name.endswith("samples") else 1):
             p.error(f"--{name} must be >= {2 if name.endswith('samples') else 1}")
     args.seeds = list(range(args.seeds))
-    from jaxgan.checkpoint import CheckpointError
+    from jaxgan.engine.checkpoint import CheckpointError
 
     plan = [(d, r, s) for d in args.datasets for r in args.rows for s in args.seeds]
     try:  # Every user mistake surfaces here, before any training.

@@ -91,14 +91,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
+
+from jax.sharding import PartitionSpec as P  # noqa: E402
 
 import _mixtures_report as report  # noqa: E402  (the table, its note, the PNG)
-from jaxgan import losses, regularizers  # noqa: E402
+from jaxgan import config as config_lib  # noqa: E402
+from jaxgan import parallel  # noqa: E402
 from jaxgan.data import mixtures  # noqa: E402
+from jaxgan.engine.state import init_state  # noqa: E402
+from jaxgan.engine.step import make_replica_step  # noqa: E402
 from jaxgan.models import mlp  # noqa: E402
+from jaxgan.parallel import DATA_AXIS  # noqa: E402
+from jaxgan.systems.gan import GAN  # noqa: E402
 
 NUM_EVAL = 2500  # Samples per trained generator, as in VEEGAN and PacGAN.
+DATA_SALT = 0xDA7A  # Folded into a run's key for its real points.
 
 
 class LossSpec(NamedTuple):
@@ -135,17 +142,6 @@ DATASETS = {
 PACGAN_GAN_ROW = {"ring": ("6.3 ± 0.5", "98.2 ± 0.2 %"), "grid": ("17.3 ± 0.8", "94.8 ± 0.7 %")}
 
 
-def _critic_loss_fns(spec: LossSpec):
-    """``(d_fn, g_fn)`` on critic scores for a row."""
-    d_fn = {"nonsaturating": losses.minimax_d, "wasserstein": losses.wasserstein_d,
-            "hinge": losses.hinge_d}[spec.d]
-    if spec.lga:
-        return d_fn, lambda y: losses.lga_g(y, spec.lga)
-    g_fn = {"nonsaturating": losses.nonsaturating_g, "wasserstein": losses.wasserstein_g,
-            "hinge": losses.hinge_g}[spec.d]
-    return d_fn, g_fn
-
-
 def _padded_mixtures(data: list[Mixture]):
     """Centers ``[D, K_max, 2]`` (zero-padded), mode counts ``[D]`` and stds ``[D]``."""
     k_max = max(len(m.centers) for m in data)
@@ -155,6 +151,24 @@ def _padded_mixtures(data: list[Mixture]):
     counts = np.array([len(m.centers) for m in data], np.int32)
     stds = np.array([m.std for m in data], np.float32)
     return centers, counts, stds
+
+
+def mixture_system(spec: LossSpec, *, batch: int, lr: float, b1: float, b2: float,
+                   gen_kwargs: dict, critic_kwargs: dict, views: int):
+    """The single-pair GAN system of a row, on MLPs of 2-D points (``jaxgan.systems.gan``)."""
+    c = config_lib.base_config()
+    c.loss.name = "nonsaturating" if spec.d == "nonsaturating" else spec.d
+    c.loss.lga = spec.lga or "none"
+    c.reg.gp_weight = spec.gp
+    c.optim.g_lr = c.optim.d_lr = lr
+    c.optim.b1, c.optim.b2 = b1, b2
+    c.optim.n_critic = spec.n_critic
+    c.train.batch_size = batch
+    c.train.ema_decay = 0.0  # Samples come from the trained generator itself, as PacGAN's.
+    gen = mlp.Generator(**gen_kwargs)
+    c.model.z_dim = gen.z_dim
+    critic = mlp.Critic(**critic_kwargs, views=views if spec.map else 0)
+    return GAN(c, networks=(gen, critic), data_shape=(gen.out_dim,))
 
 
 def build_trainer(spec: LossSpec, data: list[Mixture] | None = None, *, steps: int, batch: int, lr: float,
@@ -167,86 +181,51 @@ def build_trainer(spec: LossSpec, data: list[Mixture] | None = None, *, steps: i
     centers are zero-padded to the grid's 25 and sampled among the first 8). Outputs: samples
     ``[R, num_eval, 2]``, critic and generator losses ``[R, steps]``.
 
-    One run's randomness: init from ``fold_in(key(seed), 0)``; generator update
-    ``i`` (1-based) from ``fold_in(key(seed), i)``, which draws at once the
-    mode choices, data noise and latents of its critic updates and of the
-    generator update (and a key for the gradient penalty's interpolation);
-    the evaluation noise from ``fold_in(key(seed), steps + 1)``. The data set index is folded into the
-    seed's key first, so a (loss, data set, seed) gives the same run whichever
-    other runs share the program. Runs go side by side under ``jax.vmap``.
+    Every update is the engine's own step (``jaxgan.engine.step.make_replica_step``) of the
+    single-pair GAN system, as ``python -m jaxgan.train`` runs it; only the loop differs:
+    the steps of a run are a ``lax.scan``, the runs side by side under ``jax.vmap``, and
+    the real points are drawn inside the program (fresh data every step) instead of read
+    from a data set. One run's randomness: the system's state from
+    ``key(seed)`` (data set index folded in, so a (loss, data set, seed) gives the same run
+    whichever other runs share the program), whose step ``s`` draws from ``fold_in(key, s)``
+    as every run of the engine does; the real points of step ``s`` from
+    ``fold_in(fold_in(key, DATA_SALT), s)``; the evaluation noise from ``fold_in(key, steps + 1)``.
     """
-    gen = mlp.Generator(**gen_kwargs)
-    critic = mlp.Critic(**critic_kwargs, views=views if spec.map else 0)
-    d_fn, g_fn = _critic_loss_fns(spec)
-    tx = optax.adam(lr, b1=b1, b2=b2)
+    system = mixture_system(spec, batch=batch, lr=lr, b1=b1, b2=b2, gen_kwargs=gen_kwargs,
+                            critic_kwargs=critic_kwargs, views=views)
+    phase = system.phases[0]
+    n = system.batches_per_step(phase)
+    replica_step = make_replica_step(system, phase, batch, num_devices=1)
+    gen = system.networks["g"]
     all_centers, all_counts, all_stds = _padded_mixtures(list(DATASETS.values()) if data is None else data)
-    z_dim = gen.z_dim
-
-    def generate(g_vars, z):
-        x, upd = gen.apply(g_vars, z, train=True, mutable=["batch_stats"])
-        return x, upd["batch_stats"]
 
     def run(seed, data_id):
         centers, num_modes, std = (jnp.asarray(all_centers)[data_id], jnp.asarray(all_counts)[data_id],
                                    jnp.asarray(all_stds)[data_id])
         base = jax.random.fold_in(jax.random.key(seed), data_id)
+        data_key = jax.random.fold_in(base, DATA_SALT)
 
-        def critic_loss(d_params, g_vars, noise, key):
+        def step(state, i):
             # mixtures.sample_mixture from uniform and normal draws made once per step (fewer
             # random-bit generators in the program: they dominate its compile time).
-            u, real_noise, z = noise
-            mode = jnp.minimum((u * num_modes).astype(jnp.int32), num_modes - 1)
-            real = centers[mode] + std * real_noise
-            fake = jax.lax.stop_gradient(generate(g_vars, z)[0])
+            k_u, k_real = jax.random.split(jax.random.fold_in(data_key, i))
+            mode = jnp.minimum((jax.random.uniform(k_u, (n, batch)) * num_modes).astype(jnp.int32),
+                               num_modes - 1)
+            real = centers[mode] + std * jax.random.normal(k_real, (n, batch, 2))
+            state, metrics = replica_step(state, tuple({"image": real[j]} for j in range(n)))
+            return state, (metrics["d_loss"], metrics["g_loss"])
 
-            def score(x):
-                return critic.apply({"params": d_params}, x, train=False)
-
-            loss = d_fn(score(real), score(fake)).mean()
-            if spec.gp:
-                loss = loss + spec.gp * regularizers.gradient_penalty(score, real, fake, key).mean()
-            return loss
-
-        def generator_loss(g_params, batch_stats, d_params, z):
-            fake, new_stats = generate({"params": g_params, "batch_stats": batch_stats}, z)
-            return g_fn(critic.apply({"params": d_params}, fake, train=False)).mean(), new_stats
-
-        def step(state, key):
-            k_u, k_real, k_z, k_gp = jax.random.split(key, 4)
-            n = spec.n_critic
-            u = jax.random.uniform(k_u, (n, batch))
-            real_noise = jax.random.normal(k_real, (n, batch, 2))
-            z = jax.random.normal(k_z, (n + 1, batch, z_dim))
-            g_vars = {"params": state["g"], "batch_stats": state["bs"]}
-
-            def critic_update(j, carry):
-                d_params, d_opt, _ = carry
-                loss, grads = jax.value_and_grad(critic_loss)(
-                    d_params, g_vars, (u[j], real_noise[j], z[j]), jax.random.fold_in(k_gp, j))
-                updates, d_opt = tx.update(grads, d_opt, d_params)
-                return optax.apply_updates(d_params, updates), d_opt, loss
-
-            d_params, d_opt, d_loss = jax.lax.fori_loop(
-                0, n, critic_update, (state["d"], state["od"], jnp.zeros((), jnp.float32)))
-            (g_loss, new_stats), grads = jax.value_and_grad(generator_loss, has_aux=True)(
-                state["g"], state["bs"], d_params, z[n])
-            updates, g_opt = tx.update(grads, state["og"], state["g"])
-            new = dict(g=optax.apply_updates(state["g"], updates), bs=new_stats, og=g_opt,
-                       d=d_params, od=d_opt)
-            return new, (d_loss, g_loss)
-
-        k_g, k_d = jax.random.split(jax.random.fold_in(base, 0))
-        g_vars = gen.init(k_g, jnp.zeros((batch, z_dim)), train=False)
-        d_params = critic.init(k_d, jnp.zeros((batch, 2)), train=False)["params"]
-        state = dict(g=g_vars["params"], bs=g_vars["batch_stats"], og=tx.init(g_vars["params"]),
-                     d=d_params, od=tx.init(d_params))
-        step_keys = jax.vmap(lambda i: jax.random.fold_in(base, i))(jnp.arange(1, steps + 1))
-        state, (d_loss, g_loss) = jax.lax.scan(step, state, step_keys)
-        z = jax.random.normal(jax.random.fold_in(base, steps + 1), (num_eval, z_dim))
-        samples = gen.apply({"params": state["g"], "batch_stats": state["bs"]}, z, train=False)
+        state, (d_loss, g_loss) = jax.lax.scan(step, init_state(system, base), jnp.arange(1, steps + 1))
+        z = jax.random.normal(jax.random.fold_in(base, steps + 1), (num_eval, gen.z_dim))
+        samples = gen.apply(state.variables("g"), z, train=False)
         return samples, d_loss, g_loss
 
-    return jax.jit(jax.vmap(run))
+    # One device: the runs of the batch are vmapped inside the one replica (their inputs
+    # "sharded" over a mesh of one, so the step's collectives see per-replica values).
+    mesh = parallel.make_mesh(jax.devices()[:1])
+    mapped = jax.shard_map(jax.vmap(run), mesh=mesh, in_specs=(P(DATA_AXIS), P(DATA_AXIS)),
+                           out_specs=P(DATA_AXIS))
+    return jax.jit(mapped)
 
 
 def evaluate(samples, dataset: str) -> dict:

@@ -30,7 +30,7 @@ per run goes to ``--out`` (appended; finished runs are skipped, so the script
 resumes), and the table of means and standard deviations over seeds is printed
 (``--table`` prints it from the file alone; ``--evaluate WORKDIR`` measures any
 trained SGAN workdir the same way). Compiled programs are shared by every seed
-and data set of a row (jaxgan.sgan.trainer.programs).
+and data set of a row (jaxgan.engine.trainer.programs).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ METRICS = ("cfid", "label_acc", "covered", "class_kl", "div_px", "div_feat")
 
 
 def row_config(row: str, dataset: str, seed: int, args, encoder_path: str = ""):
-    from jaxgan.sgan.config import cpu_config
+    from jaxgan.systems.sgan_config import cpu_config
 
     spec = ROWS[row]
     c = cpu_config(dataset)
@@ -88,7 +88,7 @@ def measure(images_uint8, labels, extractor, reference, num_classes: int) -> dic
     """The ablation's metrics of uint8 images asked for (or labelled) ``labels``."""
     from jaxgan.metrics import frechet_distance
     from jaxgan.metrics.classifier import class_coverage
-    from jaxgan.sgan.sampling import per_class_diversity
+    from jaxgan.metrics.diversity import per_class_diversity
 
     out = _classifier_outputs(extractor, images_uint8)
     feats = out["features"].astype(np.float64)
@@ -121,17 +121,17 @@ def _append(path: str, record: dict) -> None:
 def run(args) -> None:
     import jax
 
-    from jaxgan import data, images, parallel
+    from jaxgan import data, parallel, systems
+    from jaxgan.engine import trainer
     from jaxgan.metrics.classifier import classifier_extractor
     from jaxgan.metrics.evaluator import reference_statistics
-    from jaxgan.sgan import sampling, trainer
 
     mesh = parallel.make_mesh()
     done = _done(args.out)
     for dataset in args.datasets:
         extractor = classifier_extractor(dataset, mesh=mesh, batch_size=500)
         base = row_config("sgan", dataset, 0, args)
-        train = trainer.load_source(base)
+        train = systems.build_system(base).load_data()
         mu, sigma, _ = reference_statistics(extractor, train.images)
         test_cfg = base.data.copy_and_resolve_references()
         test_cfg.split = "test"
@@ -162,10 +162,9 @@ def run(args) -> None:
                 summary = trainer.run(config, os.path.join(args.workdir, dataset, row,
                                                            f"seed{seed}"))
                 train_s = time.time() - t0
-                prog = trainer.programs(config, mesh)
+                sampler = trainer.programs(config, mesh).sampler
                 key = jax.random.fold_in(jax.random.key(seed), 0xAB1A)
-                x = images.to_uint8(sampling.generate(prog.sample, summary["state"],
-                                                      config.sgan, key, want))
+                x = sampler.generate(summary["state"], key, len(want), want)
                 record = {"row": row, "dataset": dataset, "seed": seed, "steps": args.steps,
                           "batch": args.batch, "train_s": round(train_s, 1),
                           "encoder_test_accuracy": enc_acc,
@@ -178,25 +177,22 @@ def evaluate_workdir(workdir: str, args) -> dict:
     """The ablation's metrics of the last checkpoint of any SGAN workdir (e.g. a configs/ run)."""
     import jax
 
-    from jaxgan import checkpoint, data, images, parallel
+    from jaxgan import data, parallel
+    from jaxgan.engine.sampling import load_run
     from jaxgan.metrics.classifier import classifier_extractor
     from jaxgan.metrics.evaluator import reference_statistics
-    from jaxgan.sgan import sampling, trainer
 
-    config = checkpoint.load_workdir_config(workdir)
+    saved = load_run(workdir, step=args.evaluate_step or None)
+    config, state = saved.config, saved.state
     mesh = parallel.make_mesh()
-    prog = trainer.programs(config, mesh)
-    ckpt = checkpoint.Checkpointer(workdir)
-    state, meta = ckpt.restore(trainer.abstract_state(prog.init, mesh),
-                               step=args.evaluate_step or None)
-    ckpt.close()
     extractor = classifier_extractor(config.data.name, mesh=mesh, batch_size=500)
     mu, sigma, _ = reference_statistics(extractor, data.load_dataset(config.data).images)
     want = np.repeat(np.arange(10), args.eval_per_class)
     key = jax.random.fold_in(jax.random.key(config.seed), 0xAB1A)
-    x = images.to_uint8(sampling.generate(prog.sample, state, config.sgan, key, want))
-    return {"workdir": workdir, "dataset": config.data.name,
-            "global_step": int(state.global_step()), "gan_steps": int(state.step),
+    x = saved.sampler.generate(state, key, len(want), want)
+    phase_steps = {p.name: p.steps for p in saved.system.phases}
+    return {"workdir": workdir, "dataset": config.data.name, "global_step": int(state.step),
+            "gan_steps": int(state.step) - phase_steps.get("encoder", 0),
             "batch": config.train.batch_size, **measure(x, want, extractor, (mu, sigma), 10)}
 
 

@@ -5,8 +5,8 @@
 
 One step = one critic update + one generator update (+ the EMA of G), Adam(0, 0.9),
 on 32x32 images. The jaxgan column is the product's own step: a config from
-``jaxgan.config.base_config()`` with a few overrides, ``jaxgan.trainer.initializer``
-and ``jaxgan.train_step.make_train_step`` on a 1-device mesh, a batch as a device
+``jaxgan.config.base_config()`` with a few overrides, the engine's programs
+(``jaxgan.engine.trainer.programs``: init and the step) on a 1-device mesh, a batch as a device
 array, the state donated -- what ``python -m jaxgan.train`` runs each step. The
 PyTorch column is ``benchmarks/torch_reference.py`` (eager, NCHW, as many threads
 as cores), with the same parameter count (asserted). Steps:
@@ -48,8 +48,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks._timing import interleaved_medians  # noqa: E402
 from jaxgan import config as config_lib  # noqa: E402
-from jaxgan import parallel, trainer  # noqa: E402
-from jaxgan.train_step import make_train_step  # noqa: E402
+from jaxgan import parallel  # noqa: E402
+from jaxgan.engine.trainer import programs  # noqa: E402
 
 ARCHS = ("dcgan", "resnet")
 # name -> (loss, gradient-penalty weight, LGA, use the arch's LGA critic map)
@@ -96,13 +96,13 @@ def jaxgan_step(case: Case, batch: int, channels: int):
     """``(run, compile_s, num_params)``: the trainer's jitted step on a 1-device mesh."""
     config = make_config(case, batch, channels)
     mesh = parallel.make_mesh(jax.devices()[:1])
-    generator, critic, g_tx, d_tx, init, key = trainer.initializer(config, mesh)
-    state = init(key)
-    step = make_train_step(config, generator, critic, g_tx, d_tx, mesh)
+    prog = programs(config, mesh)
+    state = prog.init(jax.random.key(config.seed))
+    step = prog.step(prog.system.phases[0])
     images = jax.random.uniform(jax.random.key(1), (batch, 32, 32, channels), minval=-1.0, maxval=1.0)
     batches = ({"image": jax.device_put(images, parallel.data_sharding(mesh)),
                 "label": jax.device_put(jnp.zeros((batch,), jnp.int32), parallel.data_sharding(mesh))},)
-    n_params = {"G": _count(state.g_params), "D": _count(state.d_params)}
+    n_params = {"G": _count(state.params["g"]), "D": _count(state.params["d"])}
     t0 = time.perf_counter()
     compiled = step.lower(state, batches).compile()
     compile_s = time.perf_counter() - t0

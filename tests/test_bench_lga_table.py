@@ -17,7 +17,8 @@ import pytest
 import scipy.linalg
 from PIL import Image
 
-from jaxgan import sample, trainer
+from jaxgan import sample
+from jaxgan.engine import trainer
 from jaxgan.metrics.features import FeatureExtractor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

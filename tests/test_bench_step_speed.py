@@ -23,15 +23,16 @@ sys.path.insert(0, ROOT)
 torch = pytest.importorskip("torch")
 
 from benchmarks import step_speed, torch_reference  # noqa: E402
-from jaxgan import losses, parallel, trainer  # noqa: E402
+from jaxgan import losses, parallel  # noqa: E402
+from jaxgan.engine.state import abstract_state  # noqa: E402
+from jaxgan.systems import build_system  # noqa: E402
 
 
 def _jaxgan_param_counts(case, channels=3):
     config = step_speed.make_config(case, batch=4, channels=channels)
     mesh = parallel.make_mesh(jax.devices()[:1])
-    *_, init, key = trainer.initializer(config, mesh)
-    state = jax.eval_shape(init, key)  # Shapes only: nothing compiles.
-    return {"G": step_speed._count(state.g_params), "D": step_speed._count(state.d_params)}
+    state = abstract_state(build_system(config), mesh)  # Shapes only: nothing compiles.
+    return {"G": step_speed._count(state.params["g"]), "D": step_speed._count(state.params["d"])}
 
 
 def _case(arch, step, width):

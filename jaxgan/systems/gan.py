@@ -38,13 +38,16 @@ class GAN(System):
                          "model.critic_map", "model.spectral_norm", "model.critic_global",
                          "model.g_output")
 
-    def __init__(self, config, networks=None):
+    def __init__(self, config, networks=None, data_shape=None):
+        """``networks``: a ``(generator, critic)`` pair instead of ``config.model``'s (e.g. the
+        MLPs of 2-D points, with ``data_shape=(2,)``: the shape of one example)."""
         self.config = config
         generator, critic = networks or models.build_models(config.model, config.data)
         self.networks = {"g": generator, "d": critic}
         self.z_dim = config.model.z_dim
         self.num_classes = config.data.num_classes
-        self.image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+        self.image_shape = tuple(data_shape or (config.data.image_size, config.data.image_size,
+                                                config.data.channels))
         self.ema_decay = config.train.ema_decay
         self.ema = ("g",) if self.ema_decay else ()
         d_loss, g_loss = losses.get_loss(config.loss.name)
