@@ -75,6 +75,7 @@ def _signature(config, system) -> str:
             fields.get(node, {}).pop(rest[0], None)
         else:
             fields.pop(node, None)
+    fields["__system__"] = f"{type(system).__module__}.{type(system).__qualname__}"
     return json.dumps(fields, sort_keys=True)
 
 
