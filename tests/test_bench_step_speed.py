@@ -82,8 +82,8 @@ def test_torch_step_updates_both_networks(step):
     after = list((*g.parameters(), *d.parameters()))
     n_g = len(list(g.parameters()))
     assert all(torch.isfinite(p).all() for p in after)
-    assert any(not torch.equal(a, b) for a, b in zip(after[:n_g], before[:n_g]))
-    assert any(not torch.equal(a, b) for a, b in zip(after[n_g:], before[n_g:]))
+    assert any(not torch.equal(a, b) for a, b in zip(after[:n_g], before[:n_g], strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(after[n_g:], before[n_g:], strict=True))
 
 
 def test_script_prints_one_table():

@@ -130,6 +130,6 @@ def test_kill_9_during_a_step_and_during_a_checkpoint_write(tmp_path):
     assert int(got.step) == 6
     leaves_expected, leaves_got = jax.tree.leaves(expected), jax.tree.leaves(got)
     assert len(leaves_expected) == len(leaves_got) > 10
-    for a, b in zip(leaves_expected, leaves_got):
+    for a, b in zip(leaves_expected, leaves_got, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert parallel.tree_digest(expected) == parallel.tree_digest(got)

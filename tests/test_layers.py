@@ -22,7 +22,7 @@ def normal(shape, seed):
 
 def assert_close(actual, expected, rtol=1e-5):
     """float32 agreement: relative, with an absolute floor scaled by the reference's magnitude."""
-    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected)):
+    for a, e in zip(jax.tree.leaves(actual), jax.tree.leaves(expected), strict=True):
         a, e = np.asarray(a), np.asarray(e)
         assert a.shape == e.shape
         np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * max(1.0, float(np.abs(e).max())))
@@ -77,7 +77,7 @@ def test_fast_layers_initialise_like_stock_layers():
     inits = jax.jit(lambda k: [(s.init(k, x), f.init(k, x)) for s, f in pairs])(jax.random.key(1))
     for stock_vars, fast_vars in inits:
         assert jax.tree.map(jnp.shape, fast_vars) == jax.tree.map(jnp.shape, stock_vars)
-        for a, b in zip(jax.tree.leaves(fast_vars), jax.tree.leaves(stock_vars)):
+        for a, b in zip(jax.tree.leaves(fast_vars), jax.tree.leaves(stock_vars), strict=True):
             np.testing.assert_array_equal(a, b)
 
 

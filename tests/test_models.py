@@ -141,10 +141,10 @@ def test_spectral_norm_vectors_move_only_in_train_mode(arch):
 
     eval_upd, train_upd = run(v)
     assert jax.tree.leaves(v["batch_stats"])  # u and sigma exist for every layer
-    for a, b in zip(jax.tree.leaves(eval_upd), jax.tree.leaves(v["batch_stats"])):
+    for a, b in zip(jax.tree.leaves(eval_upd), jax.tree.leaves(v["batch_stats"]), strict=True):
         np.testing.assert_array_equal(a, b)
     moved = [not np.array_equal(a, b) for a, b in
-             zip(jax.tree.leaves(train_upd), jax.tree.leaves(v["batch_stats"]))]
+             zip(jax.tree.leaves(train_upd), jax.tree.leaves(v["batch_stats"]), strict=True)]
     assert all(moved)
     # sigma is the power-iteration estimate of each kernel's largest singular value.
     for path, sigma in jax.tree_util.tree_leaves_with_path(train_upd):
@@ -166,7 +166,7 @@ def test_generator_batch_stats_train_versus_eval():
 
     upd, x_train, x_train_half, x_eval, x_eval_half = run(v)
     assert set(v) == {"params", "batch_stats"}
-    for new, old in zip(jax.tree.leaves(upd["batch_stats"]), jax.tree.leaves(v["batch_stats"])):
+    for new, old in zip(jax.tree.leaves(upd["batch_stats"]), jax.tree.leaves(v["batch_stats"]), strict=True):
         assert float(jnp.abs(new - old).max()) > 0  # running means and variances move
     # Training mode normalizes with the batch's statistics, evaluation with the running ones.
     assert float(jnp.abs(x_train_half - x_train[:2]).max()) > 1e-4
@@ -236,7 +236,7 @@ def test_fast_layers_do_not_change_values_or_gradients(arch):
     slow = jax.jit(lambda gv, dv: everything(g_slow, d_slow, gv, dv))(gv, dv)
     fast = jax.jit(lambda gv, dv: everything(g_fast, d_fast, gv, dv))(gv, dv)
     assert jax.tree.structure(slow) == jax.tree.structure(fast)
-    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(slow)):
+    for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(slow), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(jnp.abs(b).max())))
 
 

@@ -122,7 +122,7 @@ def test_two_processes_agree_with_each_other_and_with_one(tmp_path):
     # ~1e-3 of a weight's scale per step at lr 2e-4.
     leaves_one, leaves_two = jax.tree.leaves(one), jax.tree.leaves(two)
     assert len(leaves_one) == len(leaves_two) > 10
-    for a, b in zip(leaves_one, leaves_two):
+    for a, b in zip(leaves_one, leaves_two, strict=True):
         a, b = np.asarray(a), np.asarray(b)
         np.testing.assert_allclose(b, a, rtol=3e-5, atol=3e-5 * float(np.abs(a).max()))
 

@@ -118,3 +118,25 @@ def test_command_line_train_then_sample(tmp_path):
     assert bad.returncode == 1
     assert "wasserstain" in bad.stderr and "hinge" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_resume_with_another_n_critic_continues_the_data_stream_and_logs_valid_json(tmp_path):
+    """The data position is saved in the state: a resume reads on from it, whatever n_critic."""
+    workdir = str(tmp_path / "run")
+    c = tiny_config(num_steps=2)
+    c.train.log_every = 1
+    first = trainer.run(c, workdir)
+    assert int(first["state"].data_step) == 2  # One critic batch per step.
+    more = tiny_config(num_steps=3)
+    more.optim.n_critic = 2
+    resumed = trainer.run(more, workdir)
+    assert int(resumed["state"].data_step) == 2 + 2  # Step 3 read batches 3 and 4.
+
+    def no_constants(name):
+        raise AssertionError(f"metrics.jsonl holds {name}, which is not JSON")
+
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line, parse_constant=no_constants) for line in f]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    # No rate exists yet on a run's first (compiling) step: the key is left out, not NaN.
+    assert "img_per_sec" not in records[0] and records[1]["img_per_sec"] > 0
