@@ -94,6 +94,11 @@ def test_bad_config_is_refused_with_the_field_named(tmp_path):
     c.loss.lga = "amplify"
     with pytest.raises(ConfigError, match="loss.lga"):
         trainer.run(c, str(tmp_path / "x"))
+    c = tiny_config()
+    c.system = "cyclegan"
+    with pytest.raises(ConfigError, match=r"system='cyclegan'.*\['gan', 'sgan'\]"):
+        trainer.run(c, str(tmp_path / "x"))
+    assert not os.path.exists(tmp_path / "x")
 
 
 @pytest.mark.slow  # Three fresh processes, each compiling the step; tests/test_bad_input.py covers the CLI's errors.

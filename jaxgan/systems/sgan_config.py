@@ -124,33 +124,23 @@ def cpu_config(dataset: str) -> ml_collections.ConfigDict:
     return c
 
 
-def _positive(value, field: str, *, allow_zero: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{field}={value!r} must be a number.")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{field}={value!r} must be {bound}; set --config.{field}=<value>.")
-
-
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Checks an SGAN config before any compute; raises ConfigError naming the field and fix."""
-    from jaxgan import data, losses  # Lazy: keep this module import-light.
+    """Checks the SGAN fields before any compute (:func:`jaxgan.config.validate` checks the
+    shared ones first); raises ConfigError naming the field and the fix."""
+    from jaxgan import losses  # Lazy: keep this module import-light.
 
     if "sgan" not in config:
         raise ConfigError("This config has no 'sgan' section; build it with "
                           "jaxgan.systems.sgan_config.sgan_config().")
     s = config.sgan
-    for dotted in ("train.num_steps", "train.batch_size", "train.log_every",
-                   "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints",
-                   "optim.g_lr", "optim.d_lr"):
-        section, name = dotted.split(".")
-        _positive(config[section][name], dotted)
+    for dotted in ("optim.g_lr", "optim.d_lr"):  # The train.* fields: jaxgan.config.validate.
+        config_lib.positive(config, dotted)
     for name in ("z1_dim", "z0_dim", "feature_dim", "g1_hidden", "g0_width", "z0_embed",
                  "d1_hidden", "d0_width", "d0_hidden", "encoder_lr", "samples_per_class"):
-        _positive(s[name], f"sgan.{name}")
+        config_lib.positive(config, f"sgan.{name}")
     for name in ("adv_weight", "cond_weight", "ent_weight", "joint_bottom_weight",
                  "encoder_steps", "independent_steps", "max_examples"):
-        _positive(s[name], f"sgan.{name}", allow_zero=True)
+        config_lib.positive(config, f"sgan.{name}", allow_zero=True)
     if len(tuple(s.enc_channels)) != 2 or min(s.enc_channels) < 1:
         raise ConfigError(f"sgan.enc_channels={tuple(s.enc_channels)} must be two positive "
                           "channel counts (conv1, conv2), e.g. (32, 32).")
@@ -173,9 +163,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"data.num_classes={config.data.num_classes}: SGAN's encoder is a classifier and G1 "
             "is conditioned on the label, so it needs labelled data (e.g. 10 for MNIST).")
-    if config.data.name not in data.DATASETS:
-        raise ConfigError(f"data.name={config.data.name!r} is not a known dataset; choose one "
-                          f"of {sorted(data.DATASETS)}.")
     size = config.data.image_size
     if size not in (28, 32):
         raise ConfigError(
@@ -196,6 +183,3 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if config.train.ema_decay:
         raise ConfigError(f"train.ema_decay={config.train.ema_decay}: SGAN keeps no EMA of its "
                           "generators; set it to 0.")
-    if config.eval.every and config.eval.metric not in ("fid", "classifier_fid"):
-        raise ConfigError(f"eval.metric={config.eval.metric!r} must be 'fid' or "
-                          "'classifier_fid'.")
