@@ -73,6 +73,9 @@ def _run_group(networks, group, state, batches, key, local_batch):
     """Every repeat of ``group`` this step (scanned when it repeats or consumes data)."""
     if not group.data and group.repeats == 1:
         return _update(networks, group, state, None, key, local_batch)
+    if group.repeats == 1:  # No loop: a one-trip scan would carry (and copy) the whole state.
+        batch = jax.tree.map(lambda b: b[0], batches)
+        return _update(networks, group, state, batch, jax.random.fold_in(key, 0), local_batch)
 
     def body(st, inputs):
         r = inputs[0]
