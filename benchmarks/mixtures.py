@@ -63,17 +63,18 @@ generator updates (default 2,000) with Adam(``--lr`` 1e-3, beta1 0.8, beta2
 cores, and the table measures where each loss stands after that many
 updates, not where it converges. The ring here has radius 2 and std 0.02
 (Unrolled GAN, VEEGAN); PacGAN's code uses radius 1 and std 0.01, the same
-shape at half the scale. All runs of a loss (both data sets, every seed)
-train in one jitted program: ``jax.vmap`` over runs of a ``lax.scan`` over
-steps; compiling it takes 10-35 s of the time column.
+shape at half the scale. Every update is the engine's step of the single-pair
+GAN system (``jaxgan.systems.gan``, here with MLP networks), the step
+``python -m jaxgan.train`` runs; all runs of a loss (both data sets, every
+seed) train in one jitted program: ``jax.vmap`` over runs of a ``lax.scan``
+over steps; compiling it takes 10-35 s of the time column.
 
-Measured here with the defaults (645 s wall on 2 CPU cores shared with other
-jobs, load average about 8): after 2,000 updates no row is converged (high
-quality <= 40 % on the ring, <= 2 % on the grid, against PacGAN's 98 % and
-95 % after 400,000); ring modes 6.3 (non-saturating), 5.0 (WGAN-GP), 5.3
-(hinge), 1.7 (hinge_map), 0 (hinge_lga and hinge_zero_lga: the literal
-amplifier's sign flip sends every sample away from the data), 5.3
-(hinge_sign_lga), with stds of 1-3.5 modes over the 3 seeds.
+Measured here with the defaults (313 s wall on 2 CPU cores): after 2,000
+updates no row is converged (high quality <= 50 % on the ring, <= 3.4 % on the
+grid, against PacGAN's 98 % and 95 % after 400,000); ring modes 6.7
+(non-saturating), 5.3 (WGAN-GP), 5.7 (hinge), 3.3 (hinge_map), 0 (hinge_lga
+and hinge_zero_lga: the literal amplifier's sign flip sends every sample away
+from the data), 3.0 (hinge_sign_lga), with stds of 1-3.8 modes over the 3 seeds.
 """
 
 from __future__ import annotations
