@@ -27,8 +27,8 @@ ENV = {**os.environ, "XLA_FLAGS": "", "JAX_PLATFORMS": "cpu",
        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
 
 
-def _command(workdir, num_steps):
-    return [sys.executable, "-m", "jaxgan.train", *TINY, "--workdir", str(workdir),
+def _command(workdir, num_steps, args=TINY):
+    return [sys.executable, "-m", "jaxgan.train", *args, "--workdir", str(workdir),
             f"--config.train.num_steps={num_steps}"]
 
 
@@ -76,3 +76,32 @@ def test_sigterm_saves_exits_zero_and_the_next_start_resumes(tmp_path):
     assert f"step {step}/" not in resumed.stdout  # Nothing before the checkpoint is redone.
     assert sorted(os.listdir(workdir / "checkpoints"), key=int) == [str(step), str(step + 2)]
     assert _steps(workdir) == list(range(1, step + 3))
+
+
+def test_stacked_gan_sigterm_saves_in_any_phase_and_resumes(tmp_path):
+    """SIGTERM on the three-phase Stacked GAN: saved and resumed like the single pair."""
+    from fake_data import write_mnist_cache
+
+    args = ["--config", f"tests/sgan_tiny_config.py:{write_mnist_cache(tmp_path / 'data')}",
+            "--config.train.checkpoint_every=1000", "--config.sgan.encoder_steps=3"]
+    workdir = tmp_path / "run"
+    proc = subprocess.Popen(_command(workdir, 100_000, args), cwd=REPO, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_steps(proc, workdir, 5)  # Into the independent phase.
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    step = int(re.search(r"SIGTERM: saved step (\d+) in ", out).group(1))
+    assert step >= 5
+    assert str(step) in os.listdir(workdir / "checkpoints")
+    # 3 encoder steps, then num_steps GAN steps: ask for 2 more steps than were done.
+    resumed = subprocess.run(_command(workdir, step - 3 + 2, args), cwd=REPO, env=ENV, text=True,
+                             capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resumed {workdir} at step {step}." in resumed.stdout
+    assert _steps(workdir) == list(range(1, step + 3))
+

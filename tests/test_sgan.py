@@ -19,6 +19,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import pdist
 
+from fake_data import write_mnist_cache
 from jaxgan import losses as gan_losses
 from jaxgan import parallel
 from jaxgan.config import ConfigError
@@ -292,16 +293,6 @@ def test_mean_pairwise_distance_and_per_class_diversity_against_scipy():
 
 # ---- a tiny end-to-end run: checkpoints, encoder file, resume, sampling --------------------
 
-def _write_mnist_cache(root):
-    """MNIST split caches of labelled random digits: the real source's code path, no download."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 160), ("test", 40)):
-        (root / "mnist").mkdir(parents=True, exist_ok=True)
-        images = rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)
-        np.savez(root / "mnist" / f"mnist-{split}.npz", images=images,
-                 labels=np.arange(n, dtype=np.int64) % 10)
-
-
 def _e2e_config(num_steps, data_dir):
     c = _config(batch=16)
     c.data.name = "mnist"
@@ -319,7 +310,7 @@ def _e2e_config(num_steps, data_dir):
 def test_trainer_writes_checkpoints_resumes_bit_for_bit_and_samples(tmp_path):
     from jaxgan.engine import trainer
 
-    _write_mnist_cache(tmp_path / "data")
+    write_mnist_cache(tmp_path / "data")
     config = lambda n: _e2e_config(n, tmp_path / "data")
     straight = trainer.run(config(4), str(tmp_path / "straight"))
     assert straight["step"] == 6  # 2 encoder steps, then 4 GAN steps.
@@ -359,3 +350,26 @@ def test_trainer_writes_checkpoints_resumes_bit_for_bit_and_samples(tmp_path):
     for a, b in zip(jax.tree.leaves(out["state"].params["encoder"]),
                     jax.tree.leaves(resumed["state"].params["encoder"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_non_finite_loss_and_incompatible_workdir_stop_before_harm(tmp_path):
+    from jaxgan.engine import checkpoint, trainer
+
+    data_dir = write_mnist_cache(tmp_path / "data")
+    c = _e2e_config(2, data_dir)
+    c.train.checkpoint_every = 1
+    c.sgan.encoder_lr = 1e30  # Step 1 moves the encoder's weights to ~1e30: step 2 overflows.
+    workdir = tmp_path / "diverges"
+    with pytest.raises(trainer.TrainingError, match="Non-finite .* at step 2") as e:
+        trainer.run(c, str(workdir))
+    assert f"The last good checkpoint (step 1) is intact in {workdir}" in str(e.value)
+    assert sorted(os.listdir(workdir / "checkpoints")) == ["1"]
+
+    good = tmp_path / "good"
+    trainer.run(_e2e_config(2, data_dir), str(good))
+    before = sorted(os.listdir(good / "checkpoints"))
+    other = _e2e_config(3, data_dir)
+    other.sgan.g0_width = 8
+    with pytest.raises(checkpoint.CheckpointError, match="sgan.g0_width: 4 in the workdir, 8 now"):
+        trainer.run(other, str(good))
+    assert sorted(os.listdir(good / "checkpoints")) == before
