@@ -183,7 +183,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
         phase_index = {p.name: i for i, p in enumerate(system.phases)}
         phase_ends = np.cumsum([p.steps for p in system.phases]).tolist()
 
-        def log(step: int, metrics, phase, images_per_step: int) -> None:
+        def log(step: int, metrics, phase, images_per_step: int, reported) -> None:
             values = {k: float(v) for k, v in jax.device_get(metrics).items()}
             bad = sorted(k for k, v in values.items() if not math.isfinite(v))
             if bad:
@@ -195,6 +195,7 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                 values["step_time_s"] = 1.0 / rate
             if len(system.phases) > 1:
                 values["phase"] = phase_index[phase.name]
+            values.update(reported)
             logger.scalars(step, values)
             progress.line(step, images_per_step, values)
             summary["metrics"] = values
@@ -221,8 +222,10 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                           f"{time.perf_counter() - t0:.1f} s.", flush=True)
             last = step == total
             phase_end = step in phase_ends
+            reported = system.on_phase_end(phase, state, info) if phase_end and not last else {}
+            summary.update(reported)
             if step % config.train.log_every == 0 or last or phase_end:
-                log(step, metrics, phase, batch * max(n_batches, 1))
+                log(step, metrics, phase, batch * max(n_batches, 1), reported)
             if step % config.train.sample_every == 0 or last:
                 # Every host runs the sampler (one program over the mesh); process 0 writes.
                 logger.image_grid(step, to_uint8(sampler.images(state, grid_latents, grid_labels)),
@@ -237,11 +240,6 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                 value = next(iter(results.values()))
                 if value < best:
                     best, is_best = value, True
-            if phase_end and not last:
-                reported = system.on_phase_end(phase, state, info)
-                if reported:
-                    logger.scalars(step, reported)
-                    summary.update(reported)
             summary["preempted"] = preemption.reached(step)
             if (step % config.train.checkpoint_every == 0 or last or is_best or phase_end
                     or summary["preempted"]):
