@@ -49,12 +49,12 @@ def wait_for_steps(proc, workdir, count, timeout=300):
         time.sleep(0.05)
 
 
-def test_sigterm_saves_exits_zero_and_the_next_start_resumes(tmp_path):
-    workdir = tmp_path / "run"
-    proc = subprocess.Popen(_command(workdir, 100_000), cwd=REPO, env=ENV, text=True,
+def sigterm_once_stepping(workdir, count, args=TINY) -> int:
+    """Starts a long run, sends SIGTERM once ``count`` steps are logged; returns the step saved."""
+    proc = subprocess.Popen(_command(workdir, 100_000, args), cwd=REPO, env=ENV, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for_steps(proc, workdir, 2)
+        wait_for_steps(proc, workdir, count)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -63,7 +63,12 @@ def test_sigterm_saves_exits_zero_and_the_next_start_resumes(tmp_path):
     assert proc.returncode == 0, err[-3000:]
     saved = re.search(r"SIGTERM: saved step (\d+) in ", out)
     assert saved, out[-3000:]
-    step = int(saved.group(1))
+    return int(saved.group(1))
+
+
+def test_sigterm_saves_exits_zero_and_the_next_start_resumes(tmp_path):
+    workdir = tmp_path / "run"
+    step = sigterm_once_stepping(workdir, 2)
     assert step >= 2
     assert sorted(os.listdir(workdir / "checkpoints")) == [str(step)]
     assert _steps(workdir) == list(range(1, step + 1))
@@ -85,17 +90,7 @@ def test_stacked_gan_sigterm_saves_in_any_phase_and_resumes(tmp_path):
     args = ["--config", f"tests/sgan_tiny_config.py:{write_mnist_cache(tmp_path / 'data')}",
             "--config.train.checkpoint_every=1000", "--config.sgan.encoder_steps=3"]
     workdir = tmp_path / "run"
-    proc = subprocess.Popen(_command(workdir, 100_000, args), cwd=REPO, env=ENV, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for_steps(proc, workdir, 5)  # Into the independent phase.
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err[-3000:]
-    step = int(re.search(r"SIGTERM: saved step (\d+) in ", out).group(1))
+    step = sigterm_once_stepping(workdir, 5, args)  # Into the independent phase.
     assert step >= 5
     assert str(step) in os.listdir(workdir / "checkpoints")
     # 3 encoder steps, then num_steps GAN steps: ask for 2 more steps than were done.
