@@ -138,7 +138,7 @@ def _nothing_computed(runs, name):
                          "no_tfds_data": "w_tfds", "no_mnist": "w_mnist",
                          "no_inception": "w_fid"}[name]
     assert not os.path.exists(wd / "checkpoints") and not os.path.exists(wd / "metrics.jsonl")
-    assert "First step" not in runs["results"][name].stdout
+    assert "step (compile + run)" not in runs["results"][name].stdout
     return wd
 
 

@@ -172,7 +172,9 @@ def _run(config, workdir: str, preemption: Preemption) -> dict[str, Any]:
                                  start_step=int(state.data_step),
                                  random_flip=config.data.random_flip,
                                  prefetch=config.data.prefetch)
-        logger = RunLogger(workdir, enabled=primary, resume_step=start if resumed else None)
+        # From the checkpoint's step (0 on a fresh start): drops what a run that died after it
+        # logged, so the logs read as one run.
+        logger = RunLogger(workdir, enabled=primary, resume_step=start)
         progress = Progress(total, start, enabled=primary)
         sampler = prog.sampler
         grid_latents, grid_labels, grid_columns = system.grid_inputs(
