@@ -52,7 +52,8 @@ class Group:
 
     Attributes:
       name: the group's name; its loss is logged as ``<name>_loss`` and its
-        gradient norm as ``<name>_grad_norm``.
+        gradient norm as ``<name>_grad_norm``. Groups of one name (e.g. a phase's
+        variant of a loss) share one optimizer state: declare them over the same networks.
       networks: the networks whose parameters this update changes.
       loss: ``loss(ctx, batch) -> (loss, metrics)``; ``batch`` is this repeat's
         real batch (``None`` for a group with ``data=False``). ``loss`` is the
