@@ -43,6 +43,12 @@ def base_config() -> ml_collections.ConfigDict:
     # MNIST's exactly-black background, which can take its dependence on z with it.
     m.g_output = "tanh"
     m.spectral_norm = False  # Spectral normalization in the critic (always on for 'resnet').
+    # How conditional models take labels: 'projection' (class-conditional batch norm in G, a
+    # projection critic) or 'concat' (CGAN: one-hot joined to z and to the critic's input).
+    m.conditioning = "projection"
+    # Normalization in the dcgan critic: 'none' (WGAN-GP's), 'layer', or 'batch' (the DCGAN
+    # paper's: real and generated batches are normalised apart; no gradient penalties).
+    m.d_norm = "none"
     m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (models/fast_conv.py); CPU only.
 
     # ---- adversarial loss -------------------------------------------------
@@ -50,6 +56,16 @@ def base_config() -> ml_collections.ConfigDict:
     l.name = "hinge"  # A key of jaxgan.losses.LOSSES.
     l.lga = "none"  # Generator-side Local Gradient Amplifier: none | lga | zero | sign_preserving.
     l.real_label = 1.0  # < 1: one-sided label smoothing (minimax / non-saturating only).
+
+    # ---- auxiliary heads (system 'acgan' / 'infogan') ----------------------
+    c.acgan = a = ml_collections.ConfigDict()
+    a.class_weight = 1.0  # Weight of the class cross-entropy in both players' losses.
+    c.infogan = i = ml_collections.ConfigDict()
+    i.categorical = 10  # Values of the one categorical code (0: none).
+    i.continuous = 2  # Continuous codes, each U(-1, 1).
+    i.categorical_weight = 1.0  # lambda of the categorical code's information term.
+    i.continuous_weight = 1.0  # lambda of the continuous codes' (Q's std fixed at 1).
+    i.q_hidden = 128  # Width of Q's hidden layer on the critic's features.
 
     # ---- regularizers (a weight of 0 turns one off) -----------------------
     c.reg = r = ml_collections.ConfigDict()
@@ -88,10 +104,15 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def get_dotted(config, dotted: str):
+    """The value of the field ``section.name``."""
+    section, name = dotted.split(".")
+    return config[section][name]
+
+
 def positive(config, dotted: str, *, allow_zero: bool = False) -> None:
     """Raises ConfigError unless the (numeric) field ``dotted`` is > 0 (or >= 0)."""
-    section, name = dotted.split(".")
-    value = config[section][name]
+    value = get_dotted(config, dotted)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(f"{dotted}={value!r} must be a number; set --config.{dotted}=<value>.")
     if value < 0 or (value == 0 and not allow_zero):

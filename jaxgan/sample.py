@@ -3,6 +3,8 @@
 Works on the workdir of every system. ``FILE.npz`` gets ``images``, uint8
 ``[N, H, W, C]``, and, for a system that samples by class, ``labels``: the
 class each image was drawn for (uniform, or ``--label K`` for all of them);
+for InfoGAN, ``codes`` (int ``[N]``: each image's categorical code, uniform or
+``--code K``) and ``continuous`` (``[N, L]``: its continuous codes).
 ``FILE.png`` gets a grid. The EMA parameters are used where the run keeps
 them. The same ``--seed`` gives the same images.
 """
@@ -26,6 +28,8 @@ def define_flags() -> None:
     _FLAGS["seed"] = flags.DEFINE_integer("seed", 0, "Seed of the latents.")
     _FLAGS["label"] = flags.DEFINE_integer(
         "label", None, "Conditional systems: draw every image of this class.")
+    _FLAGS["code"] = flags.DEFINE_integer(
+        "code", None, "InfoGAN: draw every image with this categorical code.")
     _FLAGS["best"] = flags.DEFINE_bool("best", False,
                                        "Use the best checkpoint by the evaluation metric.")
 
@@ -41,7 +45,7 @@ def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool =
 def main(argv):
     del argv
     from jaxgan.engine.checkpoint import CheckpointError
-    from jaxgan.engine.sampling import generate_from_workdir as generate
+    from jaxgan.engine.sampling import sample_workdir
     from jaxgan.images import make_grid, save_png
 
     out = _FLAGS["out"].value
@@ -54,19 +58,18 @@ def main(argv):
               file=sys.stderr)
         sys.exit(1)
     try:
-        images, labels = generate(_FLAGS["workdir"].value, _FLAGS["num"].value,
-                                  _FLAGS["seed"].value, best=_FLAGS["best"].value,
-                                  label=_FLAGS["label"].value)
+        arrays = sample_workdir(_FLAGS["workdir"].value, _FLAGS["num"].value,
+                                _FLAGS["seed"].value, best=_FLAGS["best"].value,
+                                label=_FLAGS["label"].value, code=_FLAGS["code"].value)
     except (CheckpointError, ValueError) as e:
         print(f"jaxgan.sample: error: {' '.join(str(e).split())}", file=sys.stderr)
         sys.exit(1)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if ext == ".npz":
-        arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
         np.savez(out, **arrays)
     else:
-        save_png(out, make_grid(images))
-    print(f"Wrote {len(images)} images to {out}.")
+        save_png(out, make_grid(arrays["images"]))
+    print(f"Wrote {len(arrays['images'])} images to {out}.")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,10 @@ step, the train state, the loop, checkpoints and sampling.
   updated once per step by :meth:`System.update_extra`.
 * **sampling**: :meth:`System.latents` draws what :meth:`System.render` turns
   into images; ``ema`` names the networks that keep an exponential moving
-  average, which sampling uses.
+  average, which sampling uses. A system whose latents carry named factors
+  (InfoGAN's codes) lists them in ``sample_options`` (each can be fixed, as
+  ``jaxgan.sample --code K``) and reports each sample's values with
+  :meth:`System.sample_record`.
 * **structural fields**: config fields a resumed run must not change.
 
 docs/systems.md walks through a complete small system.
@@ -96,6 +99,8 @@ class System:
       ema: the networks that keep an EMA of their parameters (decay ``ema_decay``).
       num_classes: > 0 for a system that samples by class label.
       structural_fields: dotted config fields a resumed run must not change.
+      sample_options: the latent factors a sampler may fix (keyword arguments of
+        :meth:`latents`, flags of ``jaxgan.sample``), e.g. InfoGAN's ``("code",)``.
     """
 
     config: Any
@@ -106,6 +111,7 @@ class System:
     ema_decay: float = 0.0
     num_classes: int = 0
     structural_fields: tuple[str, ...] = ()
+    sample_options: tuple[str, ...] = ()
 
     # ---- initialisation ---------------------------------------------------------------
     def init_inputs(self, name: str) -> tuple[tuple, dict]:
@@ -122,9 +128,23 @@ class System:
         return extra
 
     # ---- sampling ---------------------------------------------------------------------
-    def latents(self, key: jax.Array, num: int) -> PyTree:
-        """The random inputs of ``num`` samples (everything but the label)."""
+    def latents(self, key: jax.Array, num: int, **fixed) -> PyTree:
+        """The random inputs of ``num`` samples (everything but the label); ``fixed`` sets
+        factors named in :attr:`sample_options` (checked by :meth:`check_sample_options`)."""
         raise NotImplementedError
+
+    def check_sample_options(self, options: Mapping[str, Any]) -> None:
+        """Raises ValueError (cause and fix) for a factor this system cannot fix as asked."""
+        for name, value in options.items():
+            if value is not None and name not in self.sample_options:
+                raise ValueError(f"This system has no latent factor {name!r} to fix: drop --{name}"
+                                 + (f" (it takes {', '.join('--' + o for o in self.sample_options)})."
+                                    if self.sample_options else "."))
+
+    def sample_record(self, latents: PyTree) -> dict[str, jax.Array]:
+        """Per-sample arrays ``[num, ...]`` to store beside the images (InfoGAN: its codes)."""
+        del latents
+        return {}
 
     def render(self, apply: Callable, latents: PyTree, labels: jax.Array | None) -> jax.Array:
         """Images in [-1, 1] from ``latents`` (and labels); ``apply(name, *args, **kwargs)``
@@ -132,11 +152,18 @@ class System:
         raise NotImplementedError
 
     def grid_inputs(self, seed: int, num: int) -> tuple[PyTree, jax.Array | None, int | None]:
-        """``(latents, labels, columns)`` of every sample grid of a run: fixed latents, each
-        class in turn; ``columns`` None for a square grid."""
-        latents = self.latents(jax.random.fold_in(jax.random.key(seed), GRID_SALT), num)
-        labels = (jnp.arange(num) % self.num_classes).astype(jnp.int32) if self.num_classes else None
-        return latents, labels, None
+        """``(latents, labels, columns)`` of every sample grid of a run, from fixed latents;
+        ``columns`` None for a square grid. A conditional system's grid has one row per
+        class, the same latents repeated down each column (so a column shows one latent
+        drawn as every class)."""
+        key = jax.random.fold_in(jax.random.key(seed), GRID_SALT)
+        if not self.num_classes:
+            return self.latents(key, num), None, None
+        columns = max(1, num // self.num_classes)
+        latents = jax.tree.map(lambda z: jnp.tile(z, (self.num_classes,) + (1,) * (z.ndim - 1)),
+                               self.latents(key, columns))
+        labels = jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), columns)
+        return latents, labels, columns
 
     # ---- hooks of the loop ------------------------------------------------------------
     @classmethod

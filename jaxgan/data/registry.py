@@ -104,8 +104,11 @@ def load_dataset(data_cfg: Any) -> ArraySource:
     source = DATASETS[name](data_cfg)
     want = int(cfg_get(data_cfg, "num_classes", 0) or 0)
     if want and source.labels is None:
-        raise ValueError(f"data.num_classes={want} but {source.name} has no labels; set "
-                         "--config.data.num_classes=0 for an unconditional model.")
+        raise ValueError(f"data.num_classes={want} but {source.name} has no labels: a "
+                         "conditional system (cgan, acgan, sgan, or gan with labels) needs a "
+                         "labelled data set (mnist, fashion_mnist, cifar10, or an image folder "
+                         "with one sub-folder per class); for an unconditional model set "
+                         "--config.data.num_classes=0.")
     if want and want != source.num_classes:
         raise ValueError(f"data.num_classes={want} but {source.name} has {source.num_classes} "
                          f"classes; set --config.data.num_classes={source.num_classes}.")

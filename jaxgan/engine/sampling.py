@@ -61,18 +61,32 @@ class Sampler:
                           np.int32)
 
     def generate(self, state, key: jax.Array, num: int, labels=None, *,
-                 use_ema: bool = True) -> np.ndarray:
-        """``num`` uint8 images ``[num, H, W, C]``; chunk ``c`` draws from ``fold_in(key, c)``."""
-        out = []
+                 use_ema: bool = True, **fixed) -> np.ndarray:
+        """``num`` uint8 images ``[num, H, W, C]``; chunk ``c`` draws from ``fold_in(key, c)``.
+        ``fixed``: latent factors held fixed (the system's ``sample_options``)."""
+        return self.draw(state, key, num, labels, use_ema=use_ema, **fixed)["images"]
+
+    def draw(self, state, key: jax.Array, num: int, labels=None, *, use_ema: bool = True,
+             **fixed) -> dict[str, np.ndarray]:
+        """``{'images': uint8 [num, H, W, C], **system.sample_record(latents)}``: the images
+        of :meth:`generate` and, for a system with named latent factors, their values."""
+        self.system.check_sample_options(fixed)
+        fixed = {k: v for k, v in fixed.items() if v is not None}
+        out: dict[str, list] = {}
         for c, start in enumerate(range(0, num, self.chunk)):
             n = min(self.chunk, num - start)
-            latents = self.system.latents(jax.random.fold_in(key, c), self.chunk)
+            latents = self.system.latents(jax.random.fold_in(key, c), self.chunk, **fixed)
             y = None
             if labels is not None:
                 y = jnp.asarray(np.pad(np.asarray(labels[start:start + n], np.int32),
                                        (0, self.chunk - n)))
-            out.append(to_uint8(self.images(state, latents, y, use_ema=use_ema))[:n])
-        return np.concatenate(out) if out else np.zeros((0,), np.uint8)
+            record = {"images": to_uint8(self.images(state, latents, y, use_ema=use_ema)),
+                      **self.system.sample_record(latents)}
+            for name, value in record.items():
+                out.setdefault(name, []).append(np.asarray(value)[:n])
+        if not out:
+            return {"images": np.zeros((0,), np.uint8)}
+        return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
 @dataclasses.dataclass
@@ -108,7 +122,21 @@ def generate_from_workdir(workdir: str, num: int, seed: int = 0, *, best: bool =
                           label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``num`` uint8 images ``[num, H, W, C]`` from a workdir, and the class of each (None for
     an unconditional system). The same ``seed`` gives the same images."""
+    arrays = sample_workdir(workdir, num, seed, best=best, label=label)
+    return arrays["images"], arrays.get("labels")
+
+
+def sample_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
+                   label: int | None = None, **fixed) -> dict[str, np.ndarray]:
+    """What ``jaxgan.sample`` writes: ``images`` (uint8 ``[num, H, W, C]``), ``labels`` (int
+    ``[num]``, conditional systems) and the system's latent factors (InfoGAN: ``codes``,
+    ``continuous``). ``fixed`` holds factors fixed (``code=3``); the same ``seed`` gives the
+    same samples. Bad labels or factors raise ValueError before any image is drawn."""
     run = load_run(workdir, best=best)
+    run.system.check_sample_options(fixed)
     key = jax.random.key(seed)
     labels = run.sampler.labels_for(key, num, label)
-    return run.sampler.generate(run.state, key, num, labels), labels
+    arrays = run.sampler.draw(run.state, key, num, labels, **fixed)
+    if labels is not None:
+        arrays["labels"] = labels
+    return arrays

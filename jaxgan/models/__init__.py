@@ -77,6 +77,21 @@ def check_config(model_cfg, data_cfg) -> None:
     _positive_int(data_cfg.channels, "data.channels")
     _positive_int(data_cfg.num_classes, "data.num_classes", minimum=0)
     arch.check(data_cfg.image_size, model_cfg.critic_map)
+    conditioning = model_cfg.get("conditioning", "projection")
+    if conditioning not in dcgan.CONDITIONINGS:
+        raise ModelConfigError(f"model.conditioning={conditioning!r} is not one of "
+                               f"{dcgan.CONDITIONINGS}; set --config.model.conditioning=projection")
+    d_norm = model_cfg.get("d_norm", "none")
+    if d_norm not in dcgan.CRITIC_NORMS:
+        raise ModelConfigError(f"model.d_norm={d_norm!r} is not one of {dcgan.CRITIC_NORMS}; set "
+                               "--config.model.d_norm=none")
+    if d_norm != "none" and arch is not dcgan:
+        raise ModelConfigError(f"model.d_norm={d_norm!r} is built for arch 'dcgan' only: set "
+                               "--config.model.d_norm=none")
+    if conditioning != "projection" and arch is not dcgan:
+        raise ModelConfigError(f"model.conditioning={conditioning!r} is built for arch 'dcgan' only; "
+                               f"{model_cfg.arch!r} conditions by projection: set "
+                               "--config.model.conditioning=projection")
     if model_cfg.get("critic_global", False):
         if arch is not dcgan:
             raise ModelConfigError(f"model.critic_global is built for arch 'dcgan' only, not "
@@ -87,8 +102,13 @@ def check_config(model_cfg, data_cfg) -> None:
                                    "--config.model.critic_map=4 or 8, or critic_global=False")
 
 
-def build_models(model_cfg, data_cfg):
+def build_models(model_cfg, data_cfg, *, generator_classes: int | None = None,
+                 critic_classes: int | None = None):
     """The ``(generator, critic)`` Flax modules a config asks for, after :func:`check_config`.
+
+    Both are conditional on ``data.num_classes`` labels unless ``generator_classes``
+    / ``critic_classes`` say otherwise (AC-GAN: a conditional generator, a critic
+    that is told no label and predicts it).
 
     Example:
       >>> import ml_collections
@@ -104,13 +124,20 @@ def build_models(model_cfg, data_cfg):
     # The rewrites pay off on XLA:CPU only and are unmeasured elsewhere; both forms are
     # exact and share one parameter tree, so a checkpoint moves freely between them.
     fast = bool(model_cfg.fast_cpu_layers) and jax.default_backend() == "cpu"
+    conditioning = model_cfg.get("conditioning", "projection")
+    extra = {} if arch is not dcgan else {"conditioning": conditioning}
+    critic_extra = {} if arch is not dcgan else {"norm": model_cfg.get("d_norm", "none")}
     generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
                                width=model_cfg.g_width, z_dim=model_cfg.z_dim,
-                               num_classes=data_cfg.num_classes,
-                               output=model_cfg.get("g_output", "tanh"), fast_cpu_layers=fast)
+                               num_classes=(data_cfg.num_classes if generator_classes is None
+                                            else generator_classes),
+                               output=model_cfg.get("g_output", "tanh"), fast_cpu_layers=fast,
+                               **extra)
     critic = arch.Critic(image_size=data_cfg.image_size, channels=data_cfg.channels,
                          width=model_cfg.d_width, critic_map=model_cfg.critic_map,
-                         num_classes=data_cfg.num_classes,
+                         num_classes=(data_cfg.num_classes if critic_classes is None
+                                      else critic_classes),
+                         **extra, **critic_extra,
                          # The SNGAN discriminator is always spectrally normalized.
                          spectral_norm=True if arch is resnet else bool(model_cfg.spectral_norm),
                          fast_cpu_layers=fast,

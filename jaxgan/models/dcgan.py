@@ -18,12 +18,16 @@ Generator, image size 32 (MNIST is padded 28 -> 32)::
 
 Generator, image size 64: Dense 4*4*8w, then ConvT 4w (8x8), 2w (16x16),
 w (32x32), each followed by BN, ReLU, and ConvT C (64x64) -> tanh.
-With ``num_classes > 0`` every BN is conditional (per-class scale and offset).
+With ``num_classes > 0`` and ``conditioning='projection'`` every BN is conditional
+(per-class scale and offset); with ``conditioning='concat'`` (Mirza & Osindero's
+CGAN) the one-hot label is joined to ``z`` and the BNs are plain.
 
 Critic: the convs of the single-score critic (4x4 stride 2, widths ``w, 2w,
 4w, ...`` down to 4x4), LeakyReLU(0.2) after each, no normalization
 (``norm='layer'`` adds a per-example layer norm after every conv but the
-first); for an n x n map the down-sampling convs that would shrink the map
+first; ``norm='batch'`` a batch norm there instead, as the DCGAN paper's
+discriminator, which then judges a batch: call it on real and on generated
+batches separately, and never with a gradient penalty); for an n x n map the down-sampling convs that would shrink the map
 below n become 3x3 stride-1 convs of the same width, so critics differ in
 their map only (``critic_layers``)::
 
@@ -46,10 +50,15 @@ a dense layer on the flattened 4x4 map (the WGAN-GP critic's last linear
 layer); for n > 1 it is the 1x1 convolution with one filter. The features
 (``return_features``) are the flattened map the scoring layer reads.
 
-Conditional critic (``num_classes > 0``): projection (Miyato & Koyama 2018),
-adding ``<embed(y), h>`` to the score, with ``h`` the flattened 4x4 map for n = 1
-and each location's feature vector for n > 1 (spectrally normalized with the
-rest when ``spectral_norm``).
+Conditional critic (``num_classes > 0``), by ``conditioning``:
+
+* ``'projection'`` (Miyato & Koyama 2018): adds ``<embed(y), h>`` to the score,
+  with ``h`` the flattened 4x4 map for n = 1 and each location's feature vector
+  for n > 1 (spectrally normalized with the rest when ``spectral_norm``);
+* ``'concat'`` (Mirza & Osindero 2014, in the convolutional form of the DCGAN
+  code): the one-hot label as K constant planes joined to the image and again
+  to the first conv's output, so the critic judges ``D(x | y)`` from its first
+  layers on.
 """
 
 from __future__ import annotations
@@ -63,6 +72,8 @@ from jaxgan.models.layers import (ConditionalBatchNorm, check_labels, conv, conv
                                   maybe_sn, output_activation, projection)
 
 SUPPORTED_IMAGE_SIZES = (32, 64)
+CONDITIONINGS = ("projection", "concat")  # How labels enter conditional models.
+CRITIC_NORMS = ("none", "layer", "batch")  # Normalization after the critic's convs but the first.
 # Critic maps each image size supports: the map is reached by halving the image.
 SUPPORTED_CRITIC_MAPS = {32: (1, 4, 8), 64: (1, 4, 8)}
 TINY = {"generator": {"width": 4, "z_dim": 8}, "critic": {"width": 4}}
@@ -81,6 +92,19 @@ def check(image_size: int, critic_map: int = 1) -> None:
         raise ModelConfigError(
             f"dcgan at image size {image_size} makes critic maps {SUPPORTED_CRITIC_MAPS[image_size]}, "
             f"not {critic_map}: set model.critic_map to one of them")
+
+
+def check_conditioning(conditioning: str) -> None:
+    if conditioning not in CONDITIONINGS:
+        raise ModelConfigError(f"dcgan conditioning must be one of {CONDITIONINGS}, not "
+                               f"{conditioning!r}: set model.conditioning")
+
+
+def label_planes(h: jax.Array, labels: jax.Array, num_classes: int) -> jax.Array:
+    """``h [B, H, W, C]`` with the one-hot label joined as ``num_classes`` constant planes."""
+    planes = jnp.broadcast_to(jax.nn.one_hot(labels, num_classes, dtype=h.dtype)[:, None, None, :],
+                              h.shape[:3] + (num_classes,))
+    return jnp.concatenate([h, planes], axis=-1)
 
 
 def generator_channels(image_size: int, width: int) -> list[int]:
@@ -125,19 +149,25 @@ class Generator(nn.Module):
     fast_cpu_layers: bool = False
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
     output: str = "tanh"  # 'tanh', or 'linear' (clipped to [-1, 1] only when images are written).
+    conditioning: str = "projection"  # Labels through the BNs, or 'concat': one-hot joined to z.
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
         check(self.image_size)
+        check_conditioning(self.conditioning)
         if z.ndim != 2 or z.shape[-1] != self.z_dim:
             raise ModelConfigError(f"the generator takes z of shape [B, {self.z_dim}], got {z.shape}")
         check_labels(labels, self.num_classes, z.shape[0])
+        concat = self.num_classes > 0 and self.conditioning == "concat"
+        bn_classes = 0 if concat else self.num_classes
 
         def bn_relu(h, name):
-            bn = ConditionalBatchNorm(self.num_classes, axis_name=self.bn_axis_name, name=name)
+            bn = ConditionalBatchNorm(bn_classes, axis_name=self.bn_axis_name, name=name)
             return nn.relu(bn(h, labels, train=train))
 
         chans = generator_channels(self.image_size, self.width)
+        if concat:
+            z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], -1)
         h = nn.Dense(16 * chans[0], use_bias=False, kernel_init=_INIT, name="project")(z)
         h = bn_relu(h.reshape(z.shape[0], 4, 4, chans[0]), "bn0")
         for i, c in enumerate(chans[1:], start=1):
@@ -152,8 +182,10 @@ class Generator(nn.Module):
 class Critic(nn.Module):
     """DCGAN critic: images ``[B, S, S, C]`` -> scores ``[B, n, n]`` (higher = more real).
 
-    No batch norm: every example is scored on its own, as gradient penalties
-    need. ``spectral_norm`` normalizes every conv (and the class embedding).
+    No batch norm by default: every example is scored on its own, as gradient
+    penalties need (``norm='batch'`` is the DCGAN paper's critic, synchronised
+    over ``bn_axis_name``). ``spectral_norm`` normalizes every conv (and the class
+    embedding).
 
     Example:
       >>> d = Critic(image_size=32, channels=1, width=4, critic_map=4)
@@ -170,14 +202,18 @@ class Critic(nn.Module):
     num_classes: int = 0
     spectral_norm: bool = False
     fast_cpu_layers: bool = False
-    norm: str = "none"  # 'none' or 'layer' (per-example layer norm over H, W, C).
+    norm: str = "none"  # 'none', 'layer' (per example, over H, W, C) or 'batch' (DCGAN's).
+    bn_axis_name: str | None = None  # norm='batch': synchronised statistics over this axis.
     global_score: bool = False  # Map critics: add a whole-image score to every cell.
+    conditioning: str = "projection"  # Labels by projection, or 'concat': one-hot planes.
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
         check(self.image_size, self.critic_map)
-        if self.norm not in ("none", "layer"):
-            raise ModelConfigError(f"dcgan critic norm must be 'none' or 'layer', not {self.norm!r}")
+        check_conditioning(self.conditioning)
+        if self.norm not in CRITIC_NORMS:
+            raise ModelConfigError(f"dcgan critic norm must be one of {CRITIC_NORMS}, not "
+                                   f"{self.norm!r}: set model.d_norm")
         want = (self.image_size, self.image_size, self.channels)
         if x.ndim != 4 or x.shape[1:] != want:
             raise ModelConfigError(
@@ -189,17 +225,25 @@ class Critic(nn.Module):
                                    "a 1x1 critic's one score is already global: set critic_map to "
                                    "4 or 8, or global_score to False")
         fast, sn = self.fast_cpu_layers, self.spectral_norm
-        h = x
+        concat = self.num_classes > 0 and self.conditioning == "concat"
+        h = label_planes(x, labels, self.num_classes) if concat else x
         for i, (c, stride) in enumerate(critic_layers(self.image_size, self.width, self.critic_map)):
+            if concat and i == 1:
+                h = label_planes(h, labels, self.num_classes)
+            # A bias before batch norm is cancelled by it (its true gradient is 0).
+            bias = not (self.norm == "batch" and i > 0)
             if stride == 2:
                 layer = conv(c, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=_INIT,
-                             fast=fast, name=f"down{i}")
+                             fast=fast, use_bias=bias, name=f"down{i}")
             else:
                 layer = conv(c, (3, 3), padding=((1, 1), (1, 1)), kernel_init=_INIT, fast=fast,
-                             name=f"same{i}")
+                             use_bias=bias, name=f"same{i}")
             h = maybe_sn(layer, h, enabled=sn, train=train)
             if self.norm == "layer" and i > 0:
                 h = nn.LayerNorm(reduction_axes=(1, 2, 3), name=f"ln{i}")(h)
+            elif self.norm == "batch" and i > 0:
+                h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                                 axis_name=self.bn_axis_name, name=f"bn{i}")(h)
             h = nn.leaky_relu(h, 0.2)
         features = h.reshape(h.shape[0], -1)
         if self.critic_map == 1:
@@ -209,7 +253,7 @@ class Critic(nn.Module):
         scores = maybe_sn(head, h, enabled=sn, train=train)[..., 0]
         if self.global_score:
             scores = scores + self._global_score(h, train)
-        if self.num_classes:
+        if self.num_classes and not concat:
             read = features if self.critic_map == 1 else h
             scores = scores + projection(read, labels, num_classes=self.num_classes, spectral_norm=sn,
                                          train=train).reshape(scores.shape)

@@ -36,7 +36,7 @@ class GAN(System):
 
     structural_fields = ("model.arch", "model.z_dim", "model.g_width", "model.d_width",
                          "model.critic_map", "model.spectral_norm", "model.critic_global",
-                         "model.g_output")
+                         "model.g_output", "model.conditioning", "model.d_norm")
 
     def __init__(self, config, networks=None, data_shape=None):
         """``networks``: a ``(generator, critic)`` pair instead of ``config.model``'s (e.g. the
@@ -55,6 +55,8 @@ class GAN(System):
             d_loss = functools.partial(d_loss, real_label=config.loss.real_label)
         self._d_loss, self._g_loss = d_loss, g_loss
         self._lga, self._reg = config.loss.lga, config.reg
+        # A batch-norm critic judges batches: real and fake go through it apart, in train mode.
+        self._batch_critic = config.model.get("d_norm", "none") == "batch"
         o = config.optim
         clip = config.reg.clip_value
         self.groups = {
@@ -78,6 +80,13 @@ class GAN(System):
             raise ConfigError(f"loss.real_label < 1 (one-sided label smoothing) applies to the "
                               f"minimax / nonsaturating losses, not {config.loss.name!r}.")
         losses.get_loss(config.loss.name)
+        if config.model.get("d_norm", "none") == "batch":
+            for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight"):
+                if config_lib.get_dotted(config, dotted):
+                    raise ConfigError(
+                        f"{dotted}={config_lib.get_dotted(config, dotted)} penalises the critic's "
+                        "gradient per example, which a batch-norm critic (model.d_norm='batch') "
+                        f"does not have: set --config.{dotted}=0 or --config.model.d_norm=none.")
         if config.loss.lga != "none" and config.loss.lga not in losses.LGA_MODES:
             raise ConfigError(f"loss.lga={config.loss.lga!r} is not one of "
                               f"{('none', *losses.LGA_MODES)}.")
@@ -99,17 +108,42 @@ class GAN(System):
     def critic_loss(self, ctx, batch):
         real = batch["image"]
         labels = batch["label"] if self.num_classes else None
-        local_batch = real.shape[0]
         z_key, pen_key = jax.random.split(ctx.key)
         z, fake_labels = self._draw(ctx, z_key)
         fake = lax.stop_gradient(ctx.apply("g", z, fake_labels, train=True, mutable="discard"))
-        both_labels = None if labels is None else jnp.concatenate([labels, fake_labels])
-        # The one call per update that moves the spectral-norm vectors.
-        scores = ctx.apply("d", jnp.concatenate([real, fake]), both_labels, train=True,
-                           mutable="update")
+        scores = self._judge_real_and_fake(ctx, real, fake, labels, fake_labels)
+        return self._critic_objective(ctx, real, fake, labels, scores, pen_key)
+
+    def _judge_real_and_fake(self, ctx, real, fake, labels, fake_labels, **kwargs):
+        """The critic's train-mode outputs on the real rows, then the fake rows.
+
+        One call on both moves the spectral-norm vectors once per update; a batch-norm
+        critic instead sees the two batches apart (their statistics are what it judges),
+        and only the real batch's statistics are kept.
+        """
+        if self._batch_critic:
+            on_real = ctx.apply("d", real, labels, train=True, mutable="update", **kwargs)
+            on_fake = ctx.apply("d", fake, fake_labels, train=True, mutable="discard", **kwargs)
+            return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), on_real, on_fake)
+        both = None if labels is None else jnp.concatenate([labels, fake_labels])
+        return ctx.apply("d", jnp.concatenate([real, fake]), both, train=True, mutable="update",
+                         **kwargs)
+
+    def _judge_fake(self, ctx, fake, fake_labels, **kwargs):
+        """The critic's outputs on the generator's batch, for the generator's loss: frozen,
+        or in train mode (its batch statistics, then dropped) for a batch-norm critic."""
+        if self._batch_critic:
+            return ctx.apply("d", fake, fake_labels, train=True, mutable="discard", **kwargs)
+        return ctx.apply("d", fake, fake_labels, train=False, **kwargs)
+
+    def _critic_objective(self, ctx, real, fake, labels, scores, key):
+        """The adversarial loss of ``scores`` (real rows, then fake) plus the penalties of
+        ``config.reg``: ``(loss, metrics)``. ``labels`` are what the critic is told (None
+        for a critic that is told none)."""
+        local_batch = real.shape[0]
         real_scores, fake_scores = scores[:local_batch], scores[local_batch:]
         adv = jnp.mean(self._d_loss(real_scores, fake_scores))
-        penalty, terms = self._penalties(ctx, real, fake, labels, pen_key)
+        penalty, terms = self._penalties(ctx, real, fake, labels, key)
         if self._reg.drift_weight:  # Reads the scores above, so it is not one of the penalties.
             terms["drift"] = jnp.mean(regularizers.drift_penalty(real_scores))
             penalty += self._reg.drift_weight * terms["drift"]
@@ -149,12 +183,14 @@ class GAN(System):
         del batch
         z, fake_labels = self._draw(ctx, ctx.key)
         fake = ctx.apply("g", z, fake_labels, train=True, mutable="update")
-        scores = ctx.apply("d", fake, fake_labels, train=False)
+        scores = self._judge_fake(ctx, fake, fake_labels)
+        return self._generator_adversarial(scores), {}
+
+    def _generator_adversarial(self, scores):
+        """The generator's mean adversarial loss on its critic scores (or the LGA's)."""
         if self._lga != "none":
-            per_example = losses.lga_g(scores, self._lga)
-        else:
-            per_example = self._g_loss(scores)
-        return jnp.mean(per_example), {}
+            return jnp.mean(losses.lga_g(scores, self._lga))
+        return jnp.mean(self._g_loss(scores))
 
     # ---- sampling -------------------------------------------------------------------------
     def latents(self, key, num):
