@@ -119,6 +119,7 @@ def _check_grads(system_loss, independent_loss, params):
 
 # ---- AC-GAN -------------------------------------------------------------------------------
 
+@pytest.mark.slow  # Minutes: the independent gradients run op by op.
 def test_acgan_critic_and_generator_losses_against_an_independent_computation():
     config, system, state = _setup("acgan")
     key = jax.random.key(11)
@@ -203,6 +204,7 @@ def _jnp_information(heads, codes, continuous, weights, k):
     return weights[0] * cat.mean() + weights[1] * cont.mean()
 
 
+@pytest.mark.slow  # Minutes: the independent gradients run op by op.
 def test_infogan_critic_and_generator_losses_against_an_independent_computation():
     config, system, state = _setup("infogan")
     i = config.infogan
