@@ -49,6 +49,12 @@ Metrics = dict[str, jax.Array]
 LossFn = Callable[[Any, Any], tuple[jax.Array, Metrics]]
 
 
+def tile_rows(latents: PyTree, rows: int) -> PyTree:
+    """``latents`` of ``n`` samples repeated ``rows`` times (``rows * n`` samples): the same
+    columns in every row of a grid."""
+    return jax.tree.map(lambda z: jnp.tile(z, (rows,) + (1,) * (z.ndim - 1)), latents)
+
+
 @dataclasses.dataclass(frozen=True)
 class Group:
     """One optimizer update: the networks it trains, how often, and the loss it minimises.
@@ -160,8 +166,7 @@ class System:
         if not self.num_classes:
             return self.latents(key, num), None, None
         columns = max(1, num // self.num_classes)
-        latents = jax.tree.map(lambda z: jnp.tile(z, (self.num_classes,) + (1,) * (z.ndim - 1)),
-                               self.latents(key, columns))
+        latents = tile_rows(self.latents(key, columns), self.num_classes)
         labels = jnp.repeat(jnp.arange(self.num_classes, dtype=jnp.int32), columns)
         return latents, labels, columns
 

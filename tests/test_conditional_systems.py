@@ -98,6 +98,13 @@ def _judge_apart(critic, params, collections, real, fake, labels=None, fake_labe
     return jax.tree.map(lambda u, v: jnp.concatenate([u, v]), a, b)
 
 
+def _gan_draws(config, key):
+    """GAN._draw's latents and uniformly random classes from ``key``."""
+    z_key, y_key = jax.random.split(key)
+    return (jax.random.normal(z_key, (BATCH, config.model.z_dim)),
+            jax.random.randint(y_key, (BATCH,), 0, 10))
+
+
 def _softplus(x):
     return np.logaddexp(0.0, x)
 
@@ -125,10 +132,7 @@ def test_acgan_critic_and_generator_losses_against_an_independent_computation():
     key = jax.random.key(11)
     batch = _batch()
     w = config.acgan.class_weight
-    # The draws of GAN._draw: z and uniformly random classes from split(split(key)[0]).
-    z_key, y_key = jax.random.split(jax.random.split(key)[0])
-    z = jax.random.normal(z_key, (BATCH, config.model.z_dim))
-    y = jax.random.randint(y_key, (BATCH,), 0, 10)
+    z, y = _gan_draws(config, jax.random.split(key)[0])  # The critic's update draws from this.
     fake = _fake(system, state, z, y)
     critic, cols = system.networks["d"], state.collections["d"]
     real = jnp.asarray(batch["image"])
@@ -157,9 +161,7 @@ def test_acgan_critic_and_generator_losses_against_an_independent_computation():
     _check_grads(lambda p: fn(p, b), independent_d, {"d": state.params["d"], "g": state.params["g"]})
 
     # The generator: -log D(G(z, c)) plus the class term, through G's training-mode images.
-    z_key, y_key = jax.random.split(key)
-    z = jax.random.normal(z_key, (BATCH, config.model.z_dim))
-    y = jax.random.randint(y_key, (BATCH,), 0, 10)
+    z, y = _gan_draws(config, key)
 
     def independent_g(params):
         fake, _ = system.networks["g"].apply({"params": params["g"], **state.collections["g"]},
@@ -258,9 +260,7 @@ def test_cgan_critic_loss_is_the_conditional_minimax_of_d_x_given_y(conditioning
     config, system, state = _setup("cgan", model__conditioning=conditioning, model__d_norm=d_norm)
     key = jax.random.key(2)
     batch = _batch(2)
-    z_key, y_key = jax.random.split(jax.random.split(key)[0])
-    z = jax.random.normal(z_key, (BATCH, config.model.z_dim))
-    y = jax.random.randint(y_key, (BATCH,), 0, 10)
+    z, y = _gan_draws(config, jax.random.split(key)[0])
     fake = _fake(system, state, z, y)
     critic, cols = system.networks["d"], state.collections["d"]
     real = jnp.asarray(batch["image"])

@@ -133,7 +133,6 @@ def sample_workdir(workdir: str, num: int, seed: int = 0, *, best: bool = False,
     ``continuous``). ``fixed`` holds factors fixed (``code=3``); the same ``seed`` gives the
     same samples. Bad labels or factors raise ValueError before any image is drawn."""
     run = load_run(workdir, best=best)
-    run.system.check_sample_options(fixed)
     key = jax.random.key(seed)
     labels = run.sampler.labels_for(key, num, label)
     arrays = run.sampler.draw(run.state, key, num, labels, **fixed)

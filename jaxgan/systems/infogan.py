@@ -33,7 +33,7 @@ from jaxgan import losses, models
 from jaxgan.config import ConfigError
 from jaxgan.images import to_uint8
 from jaxgan.models.heads import HeadedCritic
-from jaxgan.system import GRID_SALT
+from jaxgan.system import GRID_SALT, tile_rows
 from jaxgan.systems.gan import GAN
 
 SWEEP = np.linspace(-2.0, 2.0, 10)  # Continuous-code values of the sweep grids.
@@ -183,9 +183,7 @@ class InfoGAN(GAN):
         if not self.categorical:
             return self.latents(key, num), None, None
         columns = max(1, num // self.categorical)
-        latents = self.latents(key, columns)
-        latents = {k: jnp.tile(v, (self.categorical,) + (1,) * (v.ndim - 1))
-                   for k, v in latents.items()}
+        latents = tile_rows(self.latents(key, columns), self.categorical)
         latents["code"] = jnp.repeat(jnp.arange(self.categorical, dtype=jnp.int32), columns)
         return latents, None, columns
 
