@@ -68,6 +68,7 @@ def scipy_fid(a, b):
                  + np.trace(s1 + s2 - 2 * np.real(scipy.linalg.sqrtm(s1 @ s2))))
 
 
+@pytest.mark.slow  # About a minute: trains and evaluates every row of a small table twice.
 def test_table_json_plot_and_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("JAXGAN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(trainer, "eval_extractor", tiny_eval_extractor)

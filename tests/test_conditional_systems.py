@@ -64,8 +64,9 @@ def _loss_fn(system, group, collections, key, batch):
         ctx = Context(system.networks, params, collections, key, local_batch=BATCH)
         return system.groups[group].loss(ctx, batch)
 
-    return jax.shard_map(replica, mesh=mesh, in_specs=(P(), P(parallel.DATA_AXIS)),
-                         out_specs=(P(), P()), check_vma=False), batch
+    # Jitted: op by op, these networks' losses and gradients take minutes.
+    return jax.jit(jax.shard_map(replica, mesh=mesh, in_specs=(P(), P(parallel.DATA_AXIS)),
+                                 out_specs=(P(), P()), check_vma=False)), batch
 
 
 def _setup(system_name, **overrides):
@@ -116,8 +117,8 @@ def _log_softmax(logits):
 
 
 def _check_grads(system_loss, independent_loss, params):
-    got = jax.grad(lambda p: system_loss(p)[0])(params)
-    want = jax.grad(independent_loss)(params)
+    got = jax.jit(jax.grad(lambda p: system_loss(p)[0]))(params)
+    want = jax.jit(jax.grad(independent_loss))(params)
     scale = max(float(jnp.abs(g).max()) for g in jax.tree.leaves(want))
     assert scale > 0
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
@@ -126,7 +127,6 @@ def _check_grads(system_loss, independent_loss, params):
 
 # ---- AC-GAN -------------------------------------------------------------------------------
 
-@pytest.mark.slow  # Minutes: the independent gradients run op by op.
 def test_acgan_critic_and_generator_losses_against_an_independent_computation():
     config, system, state = _setup("acgan")
     key = jax.random.key(11)
@@ -206,7 +206,6 @@ def _jnp_information(heads, codes, continuous, weights, k):
     return weights[0] * cat.mean() + weights[1] * cont.mean()
 
 
-@pytest.mark.slow  # Minutes: the independent gradients run op by op.
 def test_infogan_critic_and_generator_losses_against_an_independent_computation():
     config, system, state = _setup("infogan")
     i = config.infogan

@@ -10,7 +10,8 @@ import pytest
 
 from jaxgan import config as jaxgan_config
 from jaxgan import models
-from jaxgan.models import ARCHS, ModelConfigError, UnknownArchError, build_models, dcgan, fast_conv, resnet
+from jaxgan.models import (ARCHS, ModelConfigError, UnknownArchError, build_models, dcgan, fast_conv,
+                           infogan_arch, resnet)
 
 B = 3
 
@@ -103,11 +104,12 @@ def test_shapes_ranges_and_independence(arch, size):
 
 @pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_conditional_models_use_labels(arch):
-    g, d = tiny_pair(arch, 32, 1, num_classes=5, critic_map=4)
+    n = ARCHS[arch].SUPPORTED_CRITIC_MAPS[32][-1]
+    g, d = tiny_pair(arch, 32, 1, num_classes=5, critic_map=n)
     z = jnp.tile(normal((1, g.z_dim), 2), (B, 1))  # one z, three labels
     labels = jnp.array([0, 3, 4], jnp.int32)
     x, scores, _, alone = run_pair(g, d, z, labels)
-    assert x.shape == (B, 32, 32, 1) and scores.shape == (B, 4, 4)
+    assert x.shape == (B, 32, 32, 1) and scores.shape == (B, n, n)
     assert float(jnp.abs(x[0] - x[1]).max()) > 0  # same z, other class: another image
     np.testing.assert_allclose(alone, scores, rtol=1e-5, atol=1e-5)
     with pytest.raises(ModelConfigError, match="needs int labels"):
@@ -191,8 +193,8 @@ def test_synchronised_batch_norm_over_a_mapped_axis():
     np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHS))
-@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("arch,size", [(a, s) for a, m in sorted(ARCHS.items())
+                                       for s in m.SUPPORTED_IMAGE_SIZES])
 def test_fast_layers_keep_the_variable_tree(arch, size):
     """Checkpoints do not depend on fast_cpu_layers: same names, shapes, collections."""
     labels = jnp.array([1, 0], jnp.int32)
@@ -206,16 +208,16 @@ def test_fast_layers_keep_the_variable_tree(arch, size):
 
 # ResNet's layers are each checked against stock (tests/test_layers.py); the whole-model check
 # of its gradients compiles two large programs, so it runs with the slow tests.
-@pytest.mark.parametrize("arch", ["dcgan", pytest.param("resnet", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("arch", ["dcgan", "infogan", pytest.param("resnet", marks=pytest.mark.slow)])
 def test_fast_layers_do_not_change_values_or_gradients(arch):
     """Same values and gradients with and without fast layers (for DCGAN also of a gradient
     penalty: the critic's input gradient differentiated again)."""
-    kw = dict(critic_map=4, num_classes=2)
+    kw = dict(critic_map=ARCHS[arch].SUPPORTED_CRITIC_MAPS[32][-1], num_classes=2)
     g_slow, d_slow = tiny_pair(arch, 32, 1, fast_cpu_layers=False, **kw)
     g_fast, d_fast = tiny_pair(arch, 32, 1, fast_cpu_layers=True, **kw)
-    if arch == "dcgan":  # Wide enough that some layers take the tap-product weight gradient.
+    if arch != "resnet":  # Wide enough that some layers take the tap-product weight gradient.
         g_slow, d_slow, g_fast, d_fast = (m.clone(width=32) for m in (g_slow, d_slow, g_fast, d_fast))
-        assert 128 * 64 >= fast_conv.TAP_MIN_CHANNELS  # G's first up layer, D's second conv
+        assert 64 * 32 >= fast_conv.TAP_MIN_CHANNELS  # G's first up layer, D's second conv
     z = normal((2, g_slow.z_dim), 7)
     labels = jnp.array([1, 0], jnp.int32)
     x_shape = jax.ShapeDtypeStruct((2, 32, 32, 1), jnp.float32)
@@ -226,7 +228,7 @@ def test_fast_layers_do_not_change_values_or_gradients(arch):
         def loss(gp, dp):
             x, _ = g.apply({**gv, "params": gp}, z, labels, train=True, mutable=["batch_stats"])
             s = d.apply({**dv, "params": dp}, x, labels, train=False)
-            if arch != "dcgan":  # Second order is checked layer by layer; once here, for DCGAN.
+            if arch == "resnet":  # Second order is checked layer by layer; once here for the rest.
                 return jnp.mean(s)
             gx = jax.grad(lambda x: jnp.sum(d.apply({**dv, "params": dp}, x, labels, train=False)))(x)
             return jnp.mean(s) + jnp.mean(gx ** 2)
@@ -238,6 +240,26 @@ def test_fast_layers_do_not_change_values_or_gradients(arch):
     assert jax.tree.structure(slow) == jax.tree.structure(fast)
     for a, b in zip(jax.tree.leaves(fast), jax.tree.leaves(slow), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * max(1.0, float(jnp.abs(b).max())))
+
+
+def test_infogan_networks_have_the_papers_layers():
+    """Width 64 on 28x28 digits is Chen et al.'s (and Lucic et al.'s) MNIST networks."""
+    g = infogan_arch.Generator(image_size=28, channels=1, width=64, z_dim=74)
+    d = infogan_arch.Critic(image_size=28, channels=1, width=64, norm="batch")
+    gp = jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0),
+                        jnp.zeros((2, 74)))["params"]
+    dp = jax.eval_shape(functools.partial(d.init, train=False), jax.random.key(0),
+                        jnp.zeros((2, 28, 28, 1)))["params"]
+    shapes = lambda p: {k: v["kernel"].shape for k, v in p.items() if "kernel" in v}
+    assert shapes(gp) == {"fc0": (74, 1024), "fc1": (1024, 7 * 7 * 128), "up0": (4, 4, 64, 128),
+                          "up1": (4, 4, 1, 64)}
+    assert shapes(dp) == {"down0": (4, 4, 1, 64), "down1": (4, 4, 64, 128),
+                          "fc": (7 * 7 * 128, 1024), "score": (1024, 1)}
+    assert sorted(k for k in dp if k.startswith("norm")) == ["norm1", "norm2"]  # BN after both
+    with pytest.raises(ModelConfigError, match=r"infogan takes image sizes \(28, 32\), not 64"):
+        build_models(model_cfg(arch="infogan"), data_cfg(image_size=64))
+    with pytest.raises(ModelConfigError, match="model.d_norm='layer'.*arch 'resnet'"):
+        build_models(model_cfg(arch="resnet", d_norm="layer"), data_cfg())
 
 
 def test_build_models_from_config():
@@ -273,8 +295,8 @@ def test_config_errors_are_clear_and_early(model_kw, data_kw, match):
 
 
 def test_unknown_arch_names_the_choices():
-    with pytest.raises(UnknownArchError, match=r"unknown model.arch 'stylegan'.*dcgan, resnet") as e:
-        models.get_arch("stylegan")
+    with pytest.raises(UnknownArchError, match=r"unknown model.arch 'no_such_net'.*dcgan, .*resnet") as e:
+        models.get_arch("no_such_net")
     assert isinstance(e.value, ValueError)
     with pytest.raises(UnknownArchError):
         build_models(model_cfg(arch="stylegan"), data_cfg())
@@ -377,7 +399,7 @@ def test_resnet_local_map_keeps_the_global_scale():
     assert float(jnp.std(s4)) > 0
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+@pytest.mark.parametrize("arch", sorted(ARCHS))
 def test_linear_generator_output_is_the_tanh_generators_preactivation(arch):
     module = ARCHS[arch]
     kwargs = dict(image_size=32, channels=1, **module.TINY["generator"])

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import jax
 
-from jaxgan.models import dcgan, resnet
+from jaxgan.models import dcgan, infogan_arch, resnet
 from jaxgan.models.errors import ModelConfigError
 
-ARCHS = {"dcgan": dcgan, "resnet": resnet}
+ARCHS = {"dcgan": dcgan, "infogan": infogan_arch, "resnet": resnet}
+# Optional per-arch choices: an arch module that declares none takes only the default.
+_CHOICES = {"conditioning": "CONDITIONINGS", "d_norm": "CRITIC_NORMS"}
 GENERATOR_OUTPUTS = ("tanh", "linear")  # The generator's last activation (config.model.g_output).
 
 __all__ = ["ARCHS", "ModelConfigError", "UnknownArchError", "build_models", "check_config", "get_arch"]
@@ -40,6 +42,16 @@ def get_arch(name: str):
     except (KeyError, TypeError):
         raise UnknownArchError(
             f"unknown model.arch {name!r}; valid choices: {', '.join(sorted(ARCHS))}") from None
+
+
+def arch_conditionings(arch) -> tuple[str, ...]:
+    """How an arch module's models take labels (``model.conditioning``)."""
+    return getattr(arch, "CONDITIONINGS", ("projection",))
+
+
+def arch_critic_norms(arch) -> tuple[str, ...]:
+    """The normalizations an arch module's critic takes after its hidden layers (``model.d_norm``)."""
+    return getattr(arch, "CRITIC_NORMS", ("none",))
 
 
 def _positive_int(value, field: str, minimum: int = 1) -> None:
@@ -77,21 +89,16 @@ def check_config(model_cfg, data_cfg) -> None:
     _positive_int(data_cfg.channels, "data.channels")
     _positive_int(data_cfg.num_classes, "data.num_classes", minimum=0)
     arch.check(data_cfg.image_size, model_cfg.critic_map)
-    conditioning = model_cfg.get("conditioning", "projection")
-    if conditioning not in dcgan.CONDITIONINGS:
-        raise ModelConfigError(f"model.conditioning={conditioning!r} is not one of "
-                               f"{dcgan.CONDITIONINGS}; set --config.model.conditioning=projection")
-    d_norm = model_cfg.get("d_norm", "none")
-    if d_norm not in dcgan.CRITIC_NORMS:
-        raise ModelConfigError(f"model.d_norm={d_norm!r} is not one of {dcgan.CRITIC_NORMS}; set "
-                               "--config.model.d_norm=none")
-    if d_norm != "none" and arch is not dcgan:
-        raise ModelConfigError(f"model.d_norm={d_norm!r} is built for arch 'dcgan' only: set "
-                               "--config.model.d_norm=none")
-    if conditioning != "projection" and arch is not dcgan:
-        raise ModelConfigError(f"model.conditioning={conditioning!r} is built for arch 'dcgan' only; "
-                               f"{model_cfg.arch!r} conditions by projection: set "
-                               "--config.model.conditioning=projection")
+    for field, allowed, default in (("conditioning", arch_conditionings(arch), "projection"),
+                                    ("d_norm", arch_critic_norms(arch), "none")):
+        value = model_cfg.get(field, default)
+        if value not in allowed:
+            others = sorted(a for a, m in ARCHS.items() if value in getattr(m, _CHOICES[field], ()))
+            where = (f"archs {others} take {value!r}" if others else
+                     f"no arch takes {value!r}")
+            raise ModelConfigError(
+                f"model.{field}={value!r} is not one of {allowed}, the choices of arch "
+                f"{model_cfg.arch!r} ({where}): set --config.model.{field}={default}.")
     if model_cfg.get("critic_global", False):
         if arch is not dcgan:
             raise ModelConfigError(f"model.critic_global is built for arch 'dcgan' only, not "
@@ -125,8 +132,8 @@ def build_models(model_cfg, data_cfg, *, generator_classes: int | None = None,
     # exact and share one parameter tree, so a checkpoint moves freely between them.
     fast = bool(model_cfg.fast_cpu_layers) and jax.default_backend() == "cpu"
     conditioning = model_cfg.get("conditioning", "projection")
-    extra = {} if arch is not dcgan else {"conditioning": conditioning}
-    critic_extra = {} if arch is not dcgan else {"norm": model_cfg.get("d_norm", "none")}
+    extra = {"conditioning": conditioning} if hasattr(arch, "CONDITIONINGS") else {}
+    critic_extra = {"norm": model_cfg.get("d_norm", "none")} if hasattr(arch, "CRITIC_NORMS") else {}
     generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
                                width=model_cfg.g_width, z_dim=model_cfg.z_dim,
                                num_classes=(data_cfg.num_classes if generator_classes is None

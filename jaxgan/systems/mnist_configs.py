@@ -44,3 +44,17 @@ def digit_config(system: str, variant: str = "", *, labels: bool = True):
     c.train.num_sample_images = 100  # 10 rows (classes or codes) of 10.
     c.train.ema_decay = 0.99  # A short run: a long average would still hold early samples.
     return c
+
+
+def use_infogan_networks(c):
+    """Switch ``c`` to the InfoGAN paper's networks on unpadded 28x28 digits.
+
+    :mod:`jaxgan.models.infogan_arch` at width 64 (G: FC 1024, FC 7x7x128,
+    deconv 64, deconv 1; D: conv 64, conv 128 + BN, FC 1024 + BN), the
+    networks of Chen et al. (2016) and of Lucic et al. (2018).
+    """
+    c.model.arch = "infogan"
+    c.data.image_size = 28
+    c.model.g_width = c.model.d_width = 64
+    c.model.d_norm = "batch"
+    return c
