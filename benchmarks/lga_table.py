@@ -38,32 +38,25 @@ estimated at about 43 hours here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import json
-import math
 import os
-import statistics
 import sys
 import time
-
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _lga_report import report  # noqa: E402  (the table, the ordering sentences, the plot)
+from _table_runs import (BenchmarkError, apply_overrides, check_workdir, output_to,  # noqa: E402
+                         read_json, read_jsonl, subset, train_images_per_sec)
 from jaxgan.config import LGA_VARIANTS  # noqa: E402  (import-light: no jax)
 
 CONFIG_FILE = os.path.join(REPO, "configs", "lga_mnist.py")
 ROWS = tuple(LGA_VARIANTS)
 DATASETS = ("fashion_mnist", "mnist")
 RECORD = "lga_table.json"
-
-
-class BenchmarkError(ValueError):
-    """A bad option or a workdir from other settings; the message names the fix."""
 
 
 def load_config(variant: str):
@@ -98,27 +91,6 @@ def scoped(item: str, row: str):
     return rest if scope in (row, row_arch(row)) else None
 
 
-def apply_overrides(config, overrides) -> None:
-    """``['model.g_width=4', ...]`` onto ``config``, each value parsed as the field's type."""
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        *parents, name = key.split(".")
-        node = config
-        try:
-            for p in parents:
-                node = node[p]
-            old = node[name]
-        except (KeyError, AttributeError, TypeError):
-            raise BenchmarkError(f"--set {item!r}: the config has no field {key!r}.") from None
-        if not sep or isinstance(old, (dict, type(None))) or hasattr(old, "keys"):
-            raise BenchmarkError(f"--set {item!r}: write FIELD=VALUE for a leaf field.")
-        try:
-            value = raw.lower() in ("1", "true") if isinstance(old, bool) else type(old)(raw)
-        except ValueError:
-            raise BenchmarkError(f"--set {item!r}: {raw!r} is not a {type(old).__name__}.") from None
-        node[name] = value
-
-
 def row_config(row: str, dataset: str, seed: int, args):
     c = load_config(row)
     c.data.name = dataset  # Both sources pad 28 -> 32 and need no other field.
@@ -142,79 +114,6 @@ def run_dir(args, dataset: str, row: str, seed: int) -> str:
     return os.path.join(args.workdir, dataset, row, f"seed{seed}")
 
 
-def _read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
-
-
-def _jsonl(path: str) -> list[dict]:
-    if not os.path.isfile(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-@contextlib.contextmanager
-def _output_to(path: str):
-    """The process's stdout and stderr (file descriptors, so jax and absl too) appended to ``path``."""
-    sys.stdout.flush(), sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(path, "a") as f:
-        os.dup2(f.fileno(), 1), os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush(), sys.stderr.flush()
-            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-            os.close(saved[0]), os.close(saved[1])
-
-
-def train_images_per_sec(records: list[dict], starts: list[int], config) -> tuple[float, int]:
-    """Training images/s: the median over logged intervals holding no evaluation, grid or checkpoint.
-
-    The trainer logs ``step_time_s``, the mean since its clock started after the
-    first (compiling) step ``s0`` of each start, so ``(step - s0) * step_time_s`` is
-    the time at each logged step. Returns ``(images/s, intervals used)``; with no
-    clean interval, the overall rate (which then includes those events) and 0.
-    """
-    per_step = config.train.batch_size * config.optim.n_critic
-    events = [e for e in (config.eval.every, config.train.sample_every,
-                          config.train.checkpoint_every) if e]
-    pts = [(r["step"], r["step_time_s"]) for r in records
-           if isinstance(r.get("step_time_s"), float) and math.isfinite(r["step_time_s"])]
-    s0 = lambda step: max([s for s in starts if s <= step], default=1)
-    rates = []
-    for (a, ta), (b, tb) in zip(pts, pts[1:]):
-        # Evaluations, grids and checkpoints of step e run after its log line: inside (e, next].
-        if s0(a) != s0(b) or any(x % e == 0 for e in events for x in range(a, b)):
-            continue
-        dt = (b - s0(b)) * tb - (a - s0(a)) * ta
-        if dt > 0:
-            rates.append(per_step * (b - a) / dt)
-    if rates:
-        return statistics.median(rates), len(rates)
-    return (per_step / pts[-1][1] if pts else float("nan")), 0
-
-
-def _check_workdir(workdir: str, config, want: dict) -> bool:
-    """True when the run is finished with these settings; raises if the workdir holds another run."""
-    from jaxgan.engine import checkpoint
-
-    rec_path = os.path.join(workdir, RECORD)
-    if os.path.isfile(rec_path):
-        got = _read_json(rec_path).get("settings")
-        if got != want:
-            raise BenchmarkError(f"{workdir} was measured with {got}, not {want}; pass another "
-                                 "--workdir or delete that directory.")
-        return True
-    cfg_path = os.path.join(workdir, "config.json")
-    if os.path.isfile(cfg_path) and checkpoint.has_checkpoint(workdir):
-        if _read_json(cfg_path) != json.loads(config.to_json_best_effort()):
-            raise BenchmarkError(f"{workdir} holds checkpoints of another config (other --steps, "
-                                 "--set or config file); pass another --workdir or delete it.")
-    return False
-
-
 def run_one(row, dataset, seed, config, args, ctx) -> dict:
     """Trains (or resumes) one run, measures it, writes and returns its record."""
     from jaxgan import metrics
@@ -227,7 +126,7 @@ def run_one(row, dataset, seed, config, args, ctx) -> dict:
     start = (ckpt.latest_step() or 0) + 1
     ckpt.close()
     starts_path = os.path.join(workdir, "starts.json")
-    starts = _read_json(starts_path) if os.path.isfile(starts_path) else []
+    starts = read_json(starts_path) if os.path.isfile(starts_path) else []
     starts = [s for s in starts if s < start] + [start]
     with open(starts_path, "w") as f:
         json.dump(starts, f)
@@ -235,7 +134,7 @@ def run_one(row, dataset, seed, config, args, ctx) -> dict:
               "workdir": workdir}
     t0 = time.time()
     try:
-        with _output_to(os.path.join(workdir, "train.log")):
+        with output_to(os.path.join(workdir, "train.log")):
             summary = trainer.run(config, workdir)
     except trainer.TrainingError as e:
         record.update(status="diverged", error=" ".join(str(e).split()),
@@ -245,13 +144,13 @@ def run_one(row, dataset, seed, config, args, ctx) -> dict:
             raise SystemExit(f"SIGTERM: {workdir} saved at step {summary['step']}; run the same "
                              "command again to continue.")
         record["train_s"] = round(time.time() - t0, 1)
-        curve = _jsonl(os.path.join(workdir, "metric-classifier_fid.jsonl"))
+        curve = read_jsonl(os.path.join(workdir, "metric-classifier_fid.jsonl"))
         tag = metrics.count_tag(args.eval_samples)
         record["curve"] = [[r["step"], r[f"classifier_fid{tag}"]] for r in curve]
         last = curve[-1]
         record.update(status="ok", cfid=last[f"classifier_fid{tag}"],
                       covered=last[f"classes_covered{tag}"], class_kl=last[f"class_kl{tag}"])
-        rate, n = train_images_per_sec(_jsonl(os.path.join(workdir, "metrics.jsonl")), starts,
+        rate, n = train_images_per_sec(read_jsonl(os.path.join(workdir, "metrics.jsonl")), starts,
                                        config)
         record.update(img_per_sec=rate, rate_intervals=n)
         t1 = time.time()
@@ -276,7 +175,7 @@ def prepare(args, plan) -> dict:
     for dataset, row, seed in plan:
         c = row_config(row, dataset, seed, args)
         config_lib.validate(c)
-        if not _check_workdir(run_dir(args, dataset, row, seed), c, settings(args)):
+        if not check_workdir(run_dir(args, dataset, row, seed), c, settings(args), RECORD):
             ctx["todo"].append((dataset, row, seed, c))
     for dataset in args.datasets:
         c = row_config(args.rows[0], dataset, 0, args)
@@ -295,11 +194,6 @@ def prepare(args, plan) -> dict:
     return ctx
 
 
-def _subset(images: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` of ``images`` (a fixed random choice, in their order)."""
-    return images[np.sort(np.random.default_rng(seed).permutation(len(images))[:n])]
-
-
 def real_row(dataset, args, ctx) -> dict:
     """The scale: training images against the Inception reference; test images against the
     classifier reference (the trainer's own evaluator, so the same numbers as in training)."""
@@ -307,16 +201,16 @@ def real_row(dataset, args, ctx) -> dict:
     from jaxgan.metrics.evaluator import reference_statistics
 
     train, test, c = ctx["sources"][dataset]
-    mu, sigma, _ = reference_statistics(ctx["inception"], _subset(test.images, args.fid_samples, 0),
+    mu, sigma, _ = reference_statistics(ctx["inception"], subset(test.images, args.fid_samples, 0),
                                         cache=args.workdir)
     ctx.setdefault("inception_ref", {})[dataset] = (mu, sigma)
     path = os.path.join(args.workdir, dataset, "real.json")
-    if os.path.isfile(path) and _read_json(path).get("settings") == settings(args):
-        return _read_json(path)
-    stats, _ = metrics.feature_stats(ctx["inception"], _subset(train.images, args.fid_samples, 1))
+    if os.path.isfile(path) and read_json(path).get("settings") == settings(args):
+        return read_json(path)
+    stats, _ = metrics.feature_stats(ctx["inception"], subset(train.images, args.fid_samples, 1))
     ev = metrics.make_evaluator(c.eval, c.data, train.images, ctx["mesh"],
                                 extractor=ctx["classifier"][dataset])
-    res = ev(lambda n: _subset(test.images, n, 2))
+    res = ev(lambda n: subset(test.images, n, 2))
     tag = metrics.count_tag(args.eval_samples)
     record = {"dataset": dataset, "row": "real", "seed": -1, "settings": settings(args),
               "status": "ok", "ifid": metrics.frechet_distance(stats.mean, stats.cov, mu, sigma),
@@ -341,7 +235,7 @@ def measure(args, plan, ctx) -> list[dict]:
             print(f"[{i + 1}/{len(plan)}] {dataset} {row} seed {seed}: "
                   f"{json.dumps(shown, default=lambda v: round(v, 3))}", flush=True)
         else:
-            rec = _read_json(os.path.join(run_dir(args, dataset, row, seed), RECORD))
+            rec = read_json(os.path.join(run_dir(args, dataset, row, seed), RECORD))
         records.append(rec)
     return records
 
@@ -350,7 +244,7 @@ def finished_records(args) -> list[dict]:
     paths = [os.path.join(args.workdir, d, "real.json") for d in args.datasets]
     paths += [os.path.join(run_dir(args, d, r, s), RECORD)
               for d in args.datasets for r in args.rows for s in args.seeds]
-    return [_read_json(p) for p in paths if os.path.isfile(p)]
+    return [read_json(p) for p in paths if os.path.isfile(p)]
 
 
 def main(argv=None) -> str:

@@ -34,6 +34,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model = m = ml_collections.ConfigDict()
     m.arch = "dcgan"  # A key of jaxgan.models.ARCHS.
     m.z_dim = 128
+    m.z_prior = "normal"  # The generator's noise: 'normal' N(0, I) or 'uniform' U(-1, 1)^z_dim.
     m.g_width = 64  # Channel width multiplier of the generator.
     m.d_width = 64  # Channel width multiplier of the critic.
     m.critic_map = 1  # The critic scores an n x n map (n in {1, 4, 8}); 1 = one score.
@@ -66,6 +67,15 @@ def base_config() -> ml_collections.ConfigDict:
     i.categorical_weight = 1.0  # lambda of the categorical code's information term.
     i.continuous_weight = 1.0  # lambda of the continuous codes' (Q's std fixed at 1).
     i.q_hidden = 128  # Width of Q's hidden layer on the critic's features.
+
+    # ---- energy-based systems ('ebgan' / 'began'): an autoencoder critic ----
+    c.energy = en = ml_collections.ConfigDict()
+    en.code_dim = 64  # Width of the autoencoder's code (its bottleneck).
+    en.margin = 1.0  # EBGAN's m: the critic pushes generated energies (MSE) up to m.
+    en.pullaway_weight = 0.1  # EBGAN's weight of the pull-away term in G's loss (0: EBGAN without PT).
+    en.gamma = 0.75  # BEGAN's diversity ratio: the equilibrium E[L(G(z))] = gamma E[L(x)].
+    en.lambda_k = 0.001  # BEGAN's gain of the k controller.
+    en.k_init = 0.0  # BEGAN's k at step 0.
 
     # ---- regularizers (a weight of 0 turns one off) -----------------------
     c.reg = r = ml_collections.ConfigDict()

@@ -16,6 +16,7 @@ TINY = ["--g_width", "8", "--g_depth", "1", "--d_width", "4", "--d_depth", "1", 
         "--views", "3", "--view_width", "2", "--batch", "16"]
 
 
+@pytest.mark.slow  # Trains every row of a small table.
 def test_table_end_to_end(tmp_path, capsys):
     png = tmp_path / "grid.png"
     out = bench.main(["--steps", "3", "--seeds", "1", "--losses", "wgan_gp,hinge_sign_lga",

@@ -86,6 +86,7 @@ def test_torch_step_updates_both_networks(step):
     assert any(not torch.equal(a, b) for a, b in zip(after[n_g:], before[n_g:], strict=True))
 
 
+@pytest.mark.slow  # Times every step of both frameworks.
 def test_script_prints_one_table():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0"}
     out = subprocess.run(

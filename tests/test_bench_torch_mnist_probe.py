@@ -12,6 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 pytest.importorskip("torch")
 
 
+@pytest.mark.slow  # Trains the PyTorch probe twice (half a minute).
 @pytest.mark.parametrize("settings", [
     dict(LOSS="wgan", MAP="8", GLOBAL="1", LGA="1", GP="10", NC="2"),
     dict(LOSS="hinge", MAP="1", DBN="1", GBN="0"),

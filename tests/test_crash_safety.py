@@ -22,6 +22,7 @@ import tempfile
 
 import jax
 import numpy as np
+import pytest
 
 from fake_data import write_mnist_cache
 from jaxgan import parallel
@@ -136,6 +137,7 @@ def test_kill_9_during_a_step_and_during_a_checkpoint_write(tmp_path):
     assert parallel.tree_digest(expected) == parallel.tree_digest(got)
 
 
+@pytest.mark.slow  # Trains Stacked GAN in subprocesses (about a minute).
 def test_stacked_gan_killed_in_its_independent_phase_resumes_bit_for_bit(tmp_path):
     """The same guarantee for the three-phase Stacked GAN: encoder steps 1-2, GAN steps 3-6."""
     data_dir = write_mnist_cache(tmp_path / "data")

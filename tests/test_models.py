@@ -279,7 +279,7 @@ def test_build_models_from_config():
 @pytest.mark.parametrize("model_kw,data_kw,match", [
     (dict(), dict(image_size=28), r"dcgan takes image sizes \(32, 64\), not 28"),
     (dict(critic_map=2), dict(), r"critic maps \(1, 4, 8\), not 2"),
-    (dict(arch="resnet", critic_map=4), dict(image_size=48), r"critic maps \(1,\), not 4"),
+    (dict(arch="resnet", critic_map=8), dict(image_size=48), r"critic maps \(1, 4\), not 8"),
     (dict(arch="resnet", critic_map=8), dict(), r"critic maps \(1, 4\), not 8"),
     (dict(arch="resnet"), dict(image_size=128), r"resnet takes image sizes \(32, 48, 64\)"),
     (dict(g_width=0), dict(), r"model.g_width must be an integer >= 1"),

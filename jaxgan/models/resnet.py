@@ -20,8 +20,9 @@ discriminator channels; every conv 3x3 'SAME' but the 1x1 shortcuts)::
       OptBlock(c): Conv c, ReLU, Conv c, avg-pool 2  +  avg-pool 2, Conv 1x1 c
       DBlock(c, down): ReLU, Conv c, ReLU, Conv c, [avg-pool 2]  +  [Conv 1x1 c, avg-pool 2] or x
       head, critic_map 1: ReLU, sum over H, W -> SN Dense 1                  -> [B, 1, 1]
-      head, critic_map 4: ReLU, avg-pool 2 (stride 2) of the 8x8 map, x 64
-                          -> SN Dense 1 at each of the 4x4 locations        -> [B, 4, 4]
+      head, critic_map 4: ReLU, mean over 2x2 windows of the 8x8 map (3x3 windows of the
+                          12x12 map at 48), x 64 (x 144) -> SN Dense 1 at each of the 4x4
+                          locations                                         -> [B, 4, 4]
 
 With ``num_classes > 0`` the generator's batch norms are class-conditional and
 the discriminator adds the projection ``<SN embed(y), h>`` of what its last
@@ -40,8 +41,8 @@ from jaxgan.models.layers import (ConditionalBatchNorm, avg_pool_2x2, check_labe
                                   output_activation, projection, upsample_2x)
 
 SUPPORTED_IMAGE_SIZES = (32, 48, 64)
-# The 4x4 map pools an 8x8 final feature map; at 48 the final map is 12x12.
-SUPPORTED_CRITIC_MAPS = {32: (1, 4), 48: (1,), 64: (1, 4)}
+# The 4x4 map pools the final feature map (8x8; 12x12 at 48) in 2x2 (3x3) windows.
+SUPPORTED_CRITIC_MAPS = {32: (1, 4), 48: (1, 4), 64: (1, 4)}
 TINY = {"generator": {"width": 2, "z_dim": 8}, "critic": {"width": 2}}
 
 _BLOCK_INIT = nn.initializers.variance_scaling(2.0, "fan_avg", "uniform")  # Glorot, gain sqrt(2).
@@ -59,8 +60,7 @@ def check(image_size: int, critic_map: int = 1) -> None:
     if critic_map not in SUPPORTED_CRITIC_MAPS[image_size]:
         raise ModelConfigError(
             f"resnet at image size {image_size} makes critic maps {SUPPORTED_CRITIC_MAPS[image_size]}, "
-            f"not {critic_map}: set model.critic_map to one of them (the 4x4 map needs the 8x8 final "
-            "features of sizes 32 and 64)")
+            f"not {critic_map}: set model.critic_map to one of them")
 
 
 class _GBlock(nn.Module):
@@ -189,9 +189,12 @@ class Critic(nn.Module):
         if self.critic_map == 1:
             h = jnp.sum(h, axis=(1, 2))  # [B, ch]
         else:
-            # Each of the 4x4 scores reads the mean of a 2x2 window; x 64 = the 8x8 positions the
+            # Each of the 4x4 scores reads the mean of its window; x side^2 = the positions the
             # global head sums over, so a local score has the scale of the global one.
-            h = avg_pool_2x2(h) * 64.0  # [B, 4, 4, ch]
+            b, side, _, c = h.shape
+            w = side // self.critic_map
+            h = h.reshape(b, self.critic_map, w, self.critic_map, w, c).mean(axis=(2, 4))
+            h = h * float(side * side)  # [B, 4, 4, ch]
         head = nn.Dense(1, kernel_init=_INIT, name="score")
         scores = maybe_sn(head, h, enabled=True, train=train)[..., 0]
         if self.num_classes:

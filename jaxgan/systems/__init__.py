@@ -5,19 +5,22 @@ engine (:mod:`jaxgan.engine`) trains, checkpoints and samples every one alike.
 
 Example:
   >>> sorted(SYSTEMS)
-  ['acgan', 'cgan', 'gan', 'infogan', 'sgan']
+  ['acgan', 'began', 'cgan', 'ebgan', 'gan', 'infogan', 'sgan']
 """
 
 from __future__ import annotations
 
 from jaxgan.config import ConfigError
 from jaxgan.systems.acgan import ACGAN
+from jaxgan.systems.began import BEGAN
 from jaxgan.systems.cgan import CGAN
+from jaxgan.systems.ebgan import EBGAN
 from jaxgan.systems.gan import GAN
 from jaxgan.systems.infogan import InfoGAN
 from jaxgan.systems.sgan import StackedGAN
 
-SYSTEMS = {"gan": GAN, "cgan": CGAN, "acgan": ACGAN, "infogan": InfoGAN, "sgan": StackedGAN}
+SYSTEMS = {"gan": GAN, "cgan": CGAN, "acgan": ACGAN, "infogan": InfoGAN, "ebgan": EBGAN,
+           "began": BEGAN, "sgan": StackedGAN}
 
 __all__ = ["SYSTEMS", "UnknownSystemError", "build_system", "get_system"]
 

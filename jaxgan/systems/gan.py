@@ -31,12 +31,15 @@ from jaxgan.config import ConfigError
 from jaxgan.system import Group, Phase, System
 
 
+Z_PRIORS = ("normal", "uniform")  # z ~ N(0, I), or U(-1, 1) per coordinate (Lucic et al.).
+
+
 class GAN(System):
     """One generator ``g`` and one critic ``d`` (see the module docstring)."""
 
     structural_fields = ("model.arch", "model.z_dim", "model.g_width", "model.d_width",
                          "model.critic_map", "model.spectral_norm", "model.critic_global",
-                         "model.g_output", "model.conditioning", "model.d_norm")
+                         "model.g_output", "model.conditioning", "model.d_norm", "model.z_prior")
 
     def __init__(self, config, networks=None, data_shape=None):
         """``networks``: a ``(generator, critic)`` pair instead of ``config.model``'s (e.g. the
@@ -45,6 +48,7 @@ class GAN(System):
         generator, critic = networks or models.build_models(config.model, config.data)
         self.networks = {"g": generator, "d": critic}
         self.z_dim = config.model.z_dim
+        self._uniform_z = config.model.get("z_prior", "normal") == "uniform"
         self.num_classes = config.data.num_classes
         self.image_shape = tuple(data_shape or (config.data.image_size, config.data.image_size,
                                                 config.data.channels))
@@ -80,6 +84,9 @@ class GAN(System):
             raise ConfigError(f"loss.real_label < 1 (one-sided label smoothing) applies to the "
                               f"minimax / nonsaturating losses, not {config.loss.name!r}.")
         losses.get_loss(config.loss.name)
+        if config.model.get("z_prior", "normal") not in Z_PRIORS:
+            raise ConfigError(f"model.z_prior={config.model.z_prior!r} is not one of {Z_PRIORS}; "
+                              "set --config.model.z_prior=normal.")
         if config.model.get("d_norm", "none") == "batch":
             for dotted in ("reg.gp_weight", "reg.dragan_weight", "reg.r1_weight"):
                 if config_lib.get_dotted(config, dotted):
@@ -102,7 +109,8 @@ class GAN(System):
     def _draw(self, ctx, key):
         """Latents and fake labels for this replica's rows of the global batch."""
         z_key, y_key = jax.random.split(key)
-        z = ctx.normal(z_key, self.z_dim)
+        z = (ctx.uniform(z_key, self.z_dim, minval=-1.0, maxval=1.0) if self._uniform_z
+             else ctx.normal(z_key, self.z_dim))
         return z, (ctx.randint(y_key, 0, self.num_classes) if self.num_classes else None)
 
     def critic_loss(self, ctx, batch):
@@ -194,6 +202,8 @@ class GAN(System):
 
     # ---- sampling -------------------------------------------------------------------------
     def latents(self, key, num):
+        if self._uniform_z:
+            return jax.random.uniform(key, (num, self.z_dim), minval=-1.0, maxval=1.0)
         return jax.random.normal(key, (num, self.z_dim))
 
     def render(self, apply, latents, labels):

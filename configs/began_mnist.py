@@ -1,0 +1,24 @@
+"""BEGAN (Berthelot et al. 2017) on MNIST: an autoencoder critic and the k controller.
+
+Command:
+    python -m jaxgan.train --config configs/began_mnist.py            # MNIST
+    python -m jaxgan.train --config configs/began_mnist.py:fashion    # Fashion-MNIST
+
+Recipe: Lucic et al.'s BEGAN (jaxgan.systems.lucic_configs, row 'began'): the
+InfoGAN generator and the autoencoder critic (code 64) on 28x28 digits, z
+uniform 64-d, gamma 0.75, lambda_k 0.001, Adam(1e-4, 0.5), batch 64; here one
+critic update per step (theirs: 5) and 3,000 steps, to train on 2 CPU cores in
+about a quarter of an hour.
+
+Result and time on 2 CPU cores: docs/results.md, section 7.
+"""
+
+from jaxgan.systems.lucic_configs import lucic_config
+
+
+def get_config(variant: str = ""):
+    c = lucic_config("began", variant, steps=3000)
+    c.optim.n_critic = 1
+    c.train.sample_every = 500
+    c.train.checkpoint_every = 500
+    return c
