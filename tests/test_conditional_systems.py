@@ -399,6 +399,8 @@ def test_conditional_configs_without_labels_fail_before_compute(tmp_path):
         config_lib.validate(_config("acgan", data__num_classes=0))
     with pytest.raises(ConfigError, match="'infogan' learns its codes without labels"):
         config_lib.validate(_config("infogan", data__num_classes=10))
+    with pytest.raises(ConfigError, match="'infogan' draws its noise from N"):
+        config_lib.validate(_config("infogan", model__z_prior="uniform"))
     with pytest.raises(ModelConfigError, match="conditioning='bogus' is not one of"):
         config_lib.validate(_config("cgan", model__conditioning="bogus"))
     # A data set without labels (a flat folder of images) for a conditional system.

@@ -299,3 +299,12 @@ def test_energy_configs_that_cannot_train_fail_before_compute():
         config_lib.validate(_config("began", model__d_norm="layer"))
     with pytest.raises(ConfigError, match="model.z_prior='cauchy'"):
         config_lib.validate(_config("began", model__z_prior="cauchy"))
+
+
+def test_uniform_z_prior_is_what_training_and_sampling_draw():
+    system = build_system(_config("began"))  # model.z_prior = 'uniform'
+    z = np.asarray(system.latents(jax.random.key(0), 4000))
+    assert z.shape == (4000, 6) and np.abs(z).max() <= 1.0
+    np.testing.assert_allclose(z.var(), 1 / 3, rtol=0.05)  # U(-1, 1), not N(0, 1)
+    normal = build_system(_config("began", model__z_prior="normal"))
+    assert np.abs(np.asarray(normal.latents(jax.random.key(0), 4000))).max() > 2.0

@@ -109,9 +109,20 @@ class GAN(System):
     def _draw(self, ctx, key):
         """Latents and fake labels for this replica's rows of the global batch."""
         z_key, y_key = jax.random.split(key)
-        z = (ctx.uniform(z_key, self.z_dim, minval=-1.0, maxval=1.0) if self._uniform_z
-             else ctx.normal(z_key, self.z_dim))
+        z = self._draw_z(ctx, z_key)
         return z, (ctx.randint(y_key, 0, self.num_classes) if self.num_classes else None)
+
+    def _draw_z(self, ctx, key):
+        """``z`` from ``model.z_prior`` for this replica's rows of the global batch."""
+        if self._uniform_z:
+            return ctx.uniform(key, self.z_dim, minval=-1.0, maxval=1.0)
+        return ctx.normal(key, self.z_dim)
+
+    def _sample_z(self, key, num):
+        """``num`` draws of ``z`` from ``model.z_prior`` (for sampling)."""
+        if self._uniform_z:
+            return jax.random.uniform(key, (num, self.z_dim), minval=-1.0, maxval=1.0)
+        return jax.random.normal(key, (num, self.z_dim))
 
     def critic_loss(self, ctx, batch):
         real = batch["image"]
@@ -202,9 +213,7 @@ class GAN(System):
 
     # ---- sampling -------------------------------------------------------------------------
     def latents(self, key, num):
-        if self._uniform_z:
-            return jax.random.uniform(key, (num, self.z_dim), minval=-1.0, maxval=1.0)
-        return jax.random.normal(key, (num, self.z_dim))
+        return self._sample_z(key, num)
 
     def render(self, apply, latents, labels):
         return apply("g", latents, labels, train=False)

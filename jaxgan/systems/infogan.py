@@ -65,6 +65,10 @@ class InfoGAN(GAN):
             raise ConfigError(
                 f"system 'infogan' learns its codes without labels, but data.num_classes="
                 f"{config.data.num_classes}: set --config.data.num_classes=0.")
+        if config.model.get("z_prior", "normal") != "normal":
+            raise ConfigError(f"system 'infogan' draws its noise from N(0, I), not "
+                              f"model.z_prior={config.model.z_prior!r}: set "
+                              "--config.model.z_prior=normal.")
         for dotted in ("infogan.categorical", "infogan.continuous"):
             value = config_lib.get_dotted(config, dotted)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
