@@ -66,12 +66,7 @@ class BEGAN(EnergyGAN):
         return 0.5 * losses.reconstruction_energy(images, reconstructions, power=1)
 
     def critic_loss(self, ctx, batch):
-        real = batch["image"]
-        local_batch = real.shape[0]
-        fake = lax.stop_gradient(self._fake_batch(ctx, ctx.key, update=False))
-        reconstructions, _ = self._autoencode_real_and_fake(ctx, real, fake)
-        energy = self.energies(jnp.concatenate([real, fake]), reconstructions)
-        real_energy, fake_energy = energy[:local_batch], energy[local_batch:]
+        real_energy, fake_energy = self._real_and_fake_energies(ctx, batch)
         k = ctx.extra["k"]
         loss = jnp.mean(losses.began_d(real_energy, fake_energy, k=k))
         # M_global of the global batch: |.| of replica means would not average to it.

@@ -50,12 +50,7 @@ class EBGAN(EnergyGAN):
         return losses.reconstruction_energy(images, reconstructions, power=2)
 
     def critic_loss(self, ctx, batch):
-        real = batch["image"]
-        local_batch = real.shape[0]
-        fake = lax.stop_gradient(self._fake_batch(ctx, ctx.key, update=False))
-        reconstructions, _ = self._autoencode_real_and_fake(ctx, real, fake)
-        energy = self.energies(jnp.concatenate([real, fake]), reconstructions)
-        real_energy, fake_energy = energy[:local_batch], energy[local_batch:]
+        real_energy, fake_energy = self._real_and_fake_energies(ctx, batch)
         loss = jnp.mean(losses.ebgan_d(real_energy, fake_energy, margin=self.margin))
         return loss, {"real_energy": jnp.mean(real_energy), "fake_energy": jnp.mean(fake_energy),
                       "fake_within_margin": jnp.mean(fake_energy < self.margin)}

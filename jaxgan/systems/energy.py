@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxgan import config as config_lib
 from jaxgan import models
@@ -77,6 +78,14 @@ class EnergyGAN(GAN):
             on_fake = ctx.apply("d", fake, None, train=True, mutable="discard")
             return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), on_real, on_fake)
         return ctx.apply("d", jnp.concatenate([real, fake]), None, train=True, mutable="update")
+
+    def _real_and_fake_energies(self, ctx, batch):
+        """The critic update's ``[B]`` energies of the real batch and of a generated one."""
+        real = batch["image"]
+        fake = lax.stop_gradient(self._fake_batch(ctx, ctx.key, update=False))
+        reconstructions, _ = self._autoencode_real_and_fake(ctx, real, fake)
+        energy = self.energies(jnp.concatenate([real, fake]), reconstructions)
+        return energy[:real.shape[0]], energy[real.shape[0]:]
 
     def _autoencode_fake(self, ctx, fake):
         """``(reconstructions, codes)`` of the generator's batch, for the generator's loss."""
