@@ -10,7 +10,7 @@ uniform 64-d, gamma 0.75, lambda_k 0.001, Adam(1e-4, 0.5), batch 64; here one
 critic update per step (theirs: 5) and 3,000 steps, to train on 2 CPU cores in
 about a quarter of an hour.
 
-Result and time on 2 CPU cores: docs/results.md, section 7.
+Not yet trained to a measured result here (its results will go to docs/results.md).
 """
 
 from jaxgan.systems.lucic_configs import lucic_config

@@ -9,7 +9,7 @@ autoencoder critic with a 64-d code, z uniform 64-d, 28x28 digits); energy =
 per-example MSE on [-1, 1] images, margin 1, pull-away weight 0.1 (the paper's
 EBGAN-PT); Adam(2e-4, 0.5), batch 64, 3,000 steps.
 
-Result and time on 2 CPU cores: docs/results.md, section 7.
+Not yet trained to a measured result here (its results will go to docs/results.md).
 """
 
 from jaxgan.systems.lucic_configs import lucic_config

@@ -7,7 +7,7 @@ Command:
 Rows: mm_gan, ns_gan, lsgan, wgan, wgan_gp, dragan, began. Networks, prior, batch,
 length and each row's hyper-parameters: jaxgan.systems.lucic_configs (their
 compare_gan defaults). The whole table with FIDs: benchmarks/lucic_table.py;
-results and times: docs/results.md.
+results and times: not yet measured here.
 """
 
 from jaxgan.systems.lucic_configs import lucic_config

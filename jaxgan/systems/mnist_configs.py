@@ -1,13 +1,16 @@
 """The shared recipe of the CGAN, AC-GAN and InfoGAN configs on MNIST and Fashion-MNIST.
 
-DCGAN generator and critic at 32x32 (digits zero-padded from 28), width 32,
-with batch norm in the critic as the DCGAN paper's (real and generated batches
-normalised apart), the non-saturating loss, Adam(2e-4, 0.5, 0.999) and batch
-64, as the DCGAN paper and the InfoGAN authors' MNIST setting train; one critic
-update per generator update, no penalty. Without the critic's batch norm this
-recipe collapsed: a CGAN run drew one image for every label and latent by step
-1000 (docs/results.md, section 6). Each ``configs/<system>_mnist.py`` sets its system,
-its conditioning and its length; the variant ``fashion`` swaps in Fashion-MNIST.
+:func:`digit_config`: a batch-norm critic (the DCGAN paper's; real and
+generated batches normalised apart), the non-saturating loss, Adam(2e-4, 0.5,
+0.999), batch 64, one critic update per generator update, no penalty, on
+DCGAN networks at width 32 and 32x32 (padded) digits. Without the critic's
+batch norm this recipe collapsed: a CGAN run drew one image for every label
+and latent by step 1000 (docs/results.md, section 6).
+:func:`use_infogan_networks` swaps in the InfoGAN paper's networks on
+unpadded 28x28 digits, which the configs train: with them InfoGAN's code
+learnt the digit classes (docs/results.md, section 6). Each
+``configs/<system>_mnist.py`` sets its system, its conditioning and its
+length; the variant ``fashion`` swaps in Fashion-MNIST.
 """
 
 from __future__ import annotations
