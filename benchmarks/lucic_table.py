@@ -8,7 +8,9 @@ Rows: the keys of ``jaxgan.systems.lucic_configs.ROWS`` (MM GAN, NS GAN, LSGAN,
 WGAN with clipping, WGAN-GP, DRAGAN, BEGAN), each trained by
 ``configs/lucic_mnist.py``'s config: their networks, prior, batch and each
 loss's default hyper-parameters in their code (the table's numbers are the best
-of a search around those; none is run here). ``--steps`` defaults to their
+of a search around those; none is run here). ``--steps`` counts their steps,
+critic updates of one batch each (a row with ``n_d`` critic updates per
+generator update trains ``steps / n_d`` steps of ours), and defaults to their
 15,625; ``--set FIELD=VALUE`` (or ``ROW:FIELD=VALUE``) changes a field.
 
 Measure, after training: the Inception FID (the 2015-12-05 pool3 network,
@@ -86,8 +88,8 @@ def hyper_parameters(c) -> str:
         section, key = field.split(".")
         if c[section][key]:
             parts.append(f"{name} {c[section][key]:g}")
-    if c.system == "began":
-        parts.append(f"gamma {c.energy.gamma:g}, lambda_k {c.energy.lambda_k:g}")
+    if c.system == "began":  # lambda_k per critic update, as theirs (ours moves once per step).
+        parts.append(f"gamma {c.energy.gamma:g}, lambda_k {c.energy.lambda_k / o.n_critic:g}")
     return ", ".join(parts)
 
 
@@ -194,8 +196,8 @@ def _mean_std(values):
 
 def report(records, args) -> str:
     """The markdown table, theirs beside ours, and the protocol under it."""
-    lines = ["| row | data | FID here (seeds) | theirs (Table 2) | hyper-parameters | steps | "
-             "train time per run |", "|---|---|---|---|---|---|---|"]
+    lines = ["| row | data | FID here (seeds) | theirs (Table 2) | hyper-parameters | "
+             "critic / generator updates | train time per run |", "|---|---|---|---|---|---|---|"]
     for dataset in args.datasets:
         real = [r for r in records if r["row"] == "real" and r["dataset"] == dataset]
         if real:
@@ -211,10 +213,11 @@ def report(records, args) -> str:
                 fid += f", {diverged} diverged"
             theirs = "{:.1f} +- {:.1f}".format(*PAPER[row][dataset])
             minutes = _mean_std([r["train_s"] / 60 for r in runs]) + " min"
+            g_steps = args.steps // ROWS[row][4]
             lines.append(f"| {row} | {dataset} | {fid} | {theirs} | {runs[0]['hyper_parameters']} "
-                         f"| {args.steps} | {minutes} |")
+                         f"| {args.steps} / {g_steps} | {minutes} |")
     lines += ["", f"Protocol: InfoGAN networks (width 64, 28x28), z ~ U(-1, 1)^64, batch 64, "
-              f"{args.steps} steps (theirs: {FULL_STEPS}), final generator (no EMA); FID of "
+              f"{args.steps} critic updates (theirs: {FULL_STEPS}), final generator (no EMA); FID of "
               f"{args.fid_samples} samples against {args.fid_samples} test images, Inception "
               "2015-12-05 pool3 (theirs: 10,000 against 10,000, best of a hyper-parameter "
               "search). The 'real' row is the FID of as many training images: the floor at "
@@ -229,7 +232,8 @@ def main(argv=None) -> str:
     p.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated subset of {tuple(ROWS)}")
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--seeds", type=int, default=1, help="seeds 0 .. N-1")
-    p.add_argument("--steps", type=int, default=FULL_STEPS, help="generator steps per run")
+    p.add_argument("--steps", type=int, default=FULL_STEPS,
+                   help="critic updates (their steps) per run; a multiple of every row's n_d")
     p.add_argument("--fid_samples", type=int, default=10_000,
                    help="Inception FID: generated and test-split images")
     p.add_argument("--log_every", type=int, default=100, help="steps between log records")

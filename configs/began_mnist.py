@@ -17,8 +17,10 @@ from jaxgan.systems.lucic_configs import lucic_config
 
 
 def get_config(variant: str = ""):
-    c = lucic_config("began", variant, steps=3000)
+    c = lucic_config("began", variant)
     c.optim.n_critic = 1
+    c.train.num_steps = 3000
+    c.energy.lambda_k = 0.001  # lucic_config scales it by their 5 critic updates per step.
     c.train.sample_every = 500
     c.train.checkpoint_every = 500
     return c

@@ -16,12 +16,13 @@ from jaxgan.systems.lucic_configs import lucic_config
 
 
 def get_config(variant: str = ""):
-    c = lucic_config("began", variant, steps=3000)
+    c = lucic_config("began", variant)
     c.system = "ebgan"
     c.energy.margin = 1.0
     c.energy.pullaway_weight = 0.1
     c.optim.g_lr = c.optim.d_lr = 2e-4
     c.optim.n_critic = 1
+    c.train.num_steps = 3000
     c.train.sample_every = 500
     c.train.checkpoint_every = 500
     return c

@@ -50,6 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
     # Normalization in the dcgan critic: 'none' (WGAN-GP's), 'layer', or 'batch' (the DCGAN
     # paper's: real and generated batches are normalised apart; no gradient penalties).
     m.d_norm = "none"
+    # The generator's hidden activation where the arch offers a choice (infogan: 'relu' as
+    # the InfoGAN paper, 'lrelu' as Lucic et al.'s code); other archs take 'relu' only.
+    m.g_activation = "relu"
     m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (models/fast_conv.py); CPU only.
 
     # ---- adversarial loss -------------------------------------------------

@@ -34,10 +34,22 @@ def test_every_row_is_a_valid_config_of_their_protocol(row):
         config_lib.validate(c)
         assert (c.model.arch, c.data.image_size, c.model.z_dim, c.model.z_prior) == (
             "infogan", 28, 64, "uniform")
-        assert c.train.batch_size == 64 and c.train.num_steps == 15_625 and c.train.ema_decay == 0
+        # Their 15,625 steps are critic updates: n_d of them per step here.
+        assert c.train.num_steps * c.optim.n_critic == 15_625 == lucic_config(row).train.num_steps \
+            * ROWS[row][4]
+        assert c.train.batch_size == 64 and c.train.ema_decay == 0
         assert c.optim.g_lr == c.optim.d_lr
     assert lucic_config("began").system == "began"
     assert lucic_config("wgan_gp").model.d_norm == "none"  # a gradient penalty needs it
+
+
+def test_lengths_count_critic_updates():
+    assert lucic_config("wgan", steps=1500).train.num_steps == 300
+    assert lucic_config("ns_gan", steps=1500).train.num_steps == 1500
+    # Their k moves by 0.001 after each of the 5 critic updates; ours once per step.
+    assert lucic_config("began").energy.lambda_k == pytest.approx(0.005)
+    with pytest.raises(config_lib.ConfigError, match="multiple of 5"):
+        lucic_config("wgan_gp", steps=1502)
 
 
 @pytest.mark.slow  # Trains and measures two rows, then again (about a minute).
@@ -54,7 +66,7 @@ def test_table_trains_measures_and_resumes(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(sample, "generate_from_workdir", generate)
     root = tmp_path / "bench"
-    argv = ["--rows", "ns_gan,began", "--datasets", "mnist", "--steps", "2", "--fid_samples", "24",
+    argv = ["--rows", "ns_gan,began", "--datasets", "mnist", "--steps", "10", "--fid_samples", "24",
             "--log_every", "1", "--workdir", str(root), "--set", f"data.data_dir={tmp_path / 'data'}",
             "--set", "model.g_width=4", "--set", "model.d_width=4", "--set", "model.z_dim=8",
             "--set", "began:energy.code_dim=8", "--set", "train.batch_size=8",
@@ -83,7 +95,7 @@ def test_table_trains_measures_and_resumes(tmp_path, monkeypatch, capsys):
     assert (root / "mnist" / "ns_gan" / "seed0" / "train.log").read_text() == log
     assert bench.main(argv + ["--table"]) == text
     with pytest.raises(SystemExit):
-        bench.main([a if a != "2" else "3" for a in argv])
+        bench.main([a if a != "10" else "20" for a in argv])
     assert "--workdir" in capsys.readouterr().err
 
 

@@ -262,6 +262,27 @@ def test_infogan_networks_have_the_papers_layers():
         build_models(model_cfg(arch="resnet", d_norm="layer"), data_cfg())
 
 
+def test_infogan_generator_activation_is_a_choice_of_that_arch():
+    """'lrelu' (Lucic et al.'s code) uses the same parameters and changes the output, since
+    the batch-normalised pre-activations have negative entries that ReLU drops."""
+    z = jax.random.uniform(jax.random.key(1), (6, 8), minval=-1.0, maxval=1.0)
+    relu, lrelu = (infogan_arch.Generator(image_size=28, channels=1, width=4, z_dim=8,
+                                          fast_cpu_layers=False, activation=a)
+                   for a in ("relu", "lrelu"))
+    variables = relu.init(jax.random.key(0), z, train=False)
+    capture = lambda g: g.apply(variables, z, train=True, mutable=["batch_stats", "intermediates"],
+                                capture_intermediates=lambda m, _: m.name == "bn0")[1]
+    pre = capture(relu)["intermediates"]["bn0"]["__call__"][0]
+    assert pre.shape == (6, 64) and bool(jnp.any(pre < 0))
+    out_relu, _ = relu.apply(variables, z, train=True, mutable=["batch_stats"])
+    out_lrelu, _ = lrelu.apply(variables, z, train=True, mutable=["batch_stats"])
+    assert not np.allclose(out_relu, out_lrelu)  # negative pre-activations now pass at 0.2
+    g, _ = build_models(model_cfg(arch="infogan", g_activation="lrelu"), data_cfg(image_size=28))
+    assert g.activation == "lrelu"
+    with pytest.raises(ModelConfigError, match="model.g_activation='lrelu' is not one of .*'dcgan'"):
+        build_models(model_cfg(g_activation="lrelu"), data_cfg())
+
+
 def test_build_models_from_config():
     g, d = build_models(model_cfg(critic_map=8, spectral_norm=True),
                         data_cfg(image_size=64, channels=3, num_classes=10))

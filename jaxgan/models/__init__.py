@@ -17,7 +17,8 @@ from jaxgan.models.errors import ModelConfigError
 
 ARCHS = {"dcgan": dcgan, "infogan": infogan_arch, "resnet": resnet}
 # Optional per-arch choices: an arch module that declares none takes only the default.
-_CHOICES = {"conditioning": "CONDITIONINGS", "d_norm": "CRITIC_NORMS"}
+_CHOICES = {"conditioning": "CONDITIONINGS", "d_norm": "CRITIC_NORMS",
+            "g_activation": "GENERATOR_ACTIVATIONS"}
 GENERATOR_OUTPUTS = ("tanh", "linear")  # The generator's last activation (config.model.g_output).
 
 __all__ = ["ARCHS", "ModelConfigError", "UnknownArchError", "build_models", "check_config", "get_arch"]
@@ -52,6 +53,11 @@ def arch_conditionings(arch) -> tuple[str, ...]:
 def arch_critic_norms(arch) -> tuple[str, ...]:
     """The normalizations an arch module's critic takes after its hidden layers (``model.d_norm``)."""
     return getattr(arch, "CRITIC_NORMS", ("none",))
+
+
+def arch_generator_activations(arch) -> tuple[str, ...]:
+    """The hidden activations an arch module's generator takes (``model.g_activation``)."""
+    return getattr(arch, "GENERATOR_ACTIVATIONS", ("relu",))
 
 
 def _positive_int(value, field: str, minimum: int = 1) -> None:
@@ -90,7 +96,8 @@ def check_config(model_cfg, data_cfg) -> None:
     _positive_int(data_cfg.num_classes, "data.num_classes", minimum=0)
     arch.check(data_cfg.image_size, model_cfg.critic_map)
     for field, allowed, default in (("conditioning", arch_conditionings(arch), "projection"),
-                                    ("d_norm", arch_critic_norms(arch), "none")):
+                                    ("d_norm", arch_critic_norms(arch), "none"),
+                                    ("g_activation", arch_generator_activations(arch), "relu")):
         value = model_cfg.get(field, default)
         if value not in allowed:
             others = sorted(a for a, m in ARCHS.items() if value in getattr(m, _CHOICES[field], ()))
@@ -133,13 +140,17 @@ def build_models(model_cfg, data_cfg, *, generator_classes: int | None = None,
     fast = bool(model_cfg.fast_cpu_layers) and jax.default_backend() == "cpu"
     conditioning = model_cfg.get("conditioning", "projection")
     extra = {"conditioning": conditioning} if hasattr(arch, "CONDITIONINGS") else {}
+    if hasattr(arch, "GENERATOR_ACTIVATIONS"):
+        extra_g = {"activation": model_cfg.get("g_activation", "relu")}
+    else:
+        extra_g = {}
     critic_extra = {"norm": model_cfg.get("d_norm", "none")} if hasattr(arch, "CRITIC_NORMS") else {}
     generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
                                width=model_cfg.g_width, z_dim=model_cfg.z_dim,
                                num_classes=(data_cfg.num_classes if generator_classes is None
                                             else generator_classes),
                                output=model_cfg.get("g_output", "tanh"), fast_cpu_layers=fast,
-                               **extra)
+                               **extra, **extra_g)
     critic = arch.Critic(image_size=data_cfg.image_size, channels=data_cfg.channels,
                          width=model_cfg.d_width, critic_map=model_cfg.critic_map,
                          num_classes=(data_cfg.num_classes if critic_classes is None

@@ -10,14 +10,16 @@ Layers (w = ``width``, 64 in both papers; ``S`` = image size, 28 for the
 papers' digits; up/down convs are 4x4 stride 2 with PyTorch's padding 1;
 ``N(0, 0.02)`` weight init throughout)::
 
-    Generator: z -> Dense 16w -> BN, ReLU -> Dense 2w*(S/4)^2 -> BN, ReLU
-                 -> reshape S/4 x S/4 x 2w -> ConvT w (S/2) -> BN, ReLU
+    Generator: z -> Dense 16w -> BN, act -> Dense 2w*(S/4)^2 -> BN, act
+                 -> reshape S/4 x S/4 x 2w -> ConvT w (S/2) -> BN, act
                  -> ConvT C (S) -> tanh (or linear)
     Critic:    x -> Conv w (S/2) -> LeakyReLU(0.2) -> Conv 2w (S/4) -> norm, LeakyReLU
                  -> flatten -> Dense 16w -> norm, LeakyReLU -> Dense 1 -> [B, 1, 1]
 
 At w = 64 that is the papers' FC 1024 / FC 7x7x128 / deconv 64 generator and
-conv 64 / conv 128 / FC 1024 discriminator. ``norm`` is the critic's
+conv 64 / conv 128 / FC 1024 discriminator. ``act`` is the generator's
+``activation``: ``'relu'`` (InfoGAN's paper) or ``'lrelu'`` (LeakyReLU(0.2), as
+Lucic et al.'s code has it). ``norm`` is the critic's
 normalization, as ``model.d_norm``: ``'batch'`` is the papers' (Lucic et al.
 search over it; a batch-norm critic judges a batch, so the systems call it on
 real and generated batches apart and refuse gradient penalties with it),
@@ -51,6 +53,7 @@ SUPPORTED_IMAGE_SIZES = (28, 32)
 SUPPORTED_CRITIC_MAPS = {28: (1,), 32: (1,)}  # One score per image, as both papers.
 CRITIC_NORMS = ("none", "layer", "batch")
 CONDITIONINGS = ("projection", "concat")
+GENERATOR_ACTIVATIONS = ("relu", "lrelu")
 TINY = {"generator": {"width": 4, "z_dim": 8}, "critic": {"width": 4}}
 
 _INIT = nn.initializers.normal(0.02)
@@ -106,11 +109,17 @@ class Generator(nn.Module):
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
     output: str = "tanh"
     conditioning: str = "projection"  # Labels through the BNs, or 'concat': one-hot joined to z.
+    activation: str = "relu"  # One of GENERATOR_ACTIVATIONS.
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
         check(self.image_size)
         _check_conditioning(self.conditioning)
+        if self.activation not in GENERATOR_ACTIVATIONS:
+            raise ModelConfigError(f"infogan generator activation must be one of "
+                                   f"{GENERATOR_ACTIVATIONS}, not {self.activation!r}: set "
+                                   "--config.model.g_activation=relu")
+        act = nn.relu if self.activation == "relu" else (lambda h: nn.leaky_relu(h, 0.2))
         if z.ndim != 2 or z.shape[-1] != self.z_dim:
             raise ModelConfigError(f"the generator takes z of shape [B, {self.z_dim}], got {z.shape}")
         check_labels(labels, self.num_classes, z.shape[0])
@@ -121,7 +130,7 @@ class Generator(nn.Module):
 
         def bn_relu(h, name):
             bn = ConditionalBatchNorm(bn_classes, axis_name=self.bn_axis_name, name=name)
-            return nn.relu(bn(h, labels, train=train))
+            return act(bn(h, labels, train=train))
 
         side = self.image_size // 4
         # Biases before batch norm are cancelled by it.

@@ -39,7 +39,8 @@ class GAN(System):
 
     structural_fields = ("model.arch", "model.z_dim", "model.g_width", "model.d_width",
                          "model.critic_map", "model.spectral_norm", "model.critic_global",
-                         "model.g_output", "model.conditioning", "model.d_norm", "model.z_prior")
+                         "model.g_output", "model.conditioning", "model.d_norm", "model.z_prior",
+                         "model.g_activation")
 
     def __init__(self, config, networks=None, data_shape=None):
         """``networks``: a ``(generator, critic)`` pair instead of ``config.model``'s (e.g. the
