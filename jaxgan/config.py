@@ -53,6 +53,20 @@ def base_config() -> ml_collections.ConfigDict:
     # The generator's hidden activation where the arch offers a choice (infogan: 'relu' as
     # the InfoGAN paper, 'lrelu' as Lucic et al.'s code); other archs take 'relu' only.
     m.g_activation = "relu"
+    # The generator's normalization (archs dcgan, infogan; unconditional): 'batch', or
+    # 'virtual' (Salimans et al.'s VBN over a fixed reference batch of vbn_reference latents).
+    m.g_norm = "batch"
+    m.vbn_reference = 64
+    # Minibatch layers before the critic's score (jaxgan.models.minibatch; archs dcgan and
+    # infogan, critic_map 1): Salimans et al.'s minibatch discrimination with this many
+    # kernels of minibatch_kernel_dim (0: none; the paper: 100 of 5), and Karras et al.'s
+    # minibatch standard deviation over groups of this many examples (0: none; theirs: 4).
+    m.minibatch_kernels = 0
+    m.minibatch_kernel_dim = 5
+    m.minibatch_std = 0
+    # PacGAN (Lin et al. 2018): the critic judges m examples joined along the channel axis
+    # (systems gan, cgan; unconditional runs only). 1: no packing.
+    m.pack = 1
     m.fast_cpu_layers = True  # Exact conv rewrites that are faster on XLA:CPU (models/fast_conv.py); CPU only.
 
     # ---- adversarial loss -------------------------------------------------
@@ -60,6 +74,10 @@ def base_config() -> ml_collections.ConfigDict:
     l.name = "hinge"  # A key of jaxgan.losses.LOSSES.
     l.lga = "none"  # Generator-side Local Gradient Amplifier: none | lga | zero | sign_preserving.
     l.real_label = 1.0  # < 1: one-sided label smoothing (minimax / non-saturating only).
+    # Salimans et al.'s feature matching: the generator's loss adds this weight times
+    # ||E f(x) - E f(G(z))||^2 on the critic's last hidden features (systems gan, cgan).
+    l.feature_matching = 0.0
+    l.g_adversarial = True  # False: the generator minimises feature matching alone (the paper).
 
     # ---- auxiliary heads (system 'acgan' / 'infogan') ----------------------
     c.acgan = a = ml_collections.ConfigDict()
@@ -79,6 +97,7 @@ def base_config() -> ml_collections.ConfigDict:
     en.gamma = 0.75  # BEGAN's diversity ratio: the equilibrium E[L(G(z))] = gamma E[L(x)].
     en.lambda_k = 0.001  # BEGAN's gain of the k controller.
     en.k_init = 0.0  # BEGAN's k at step 0.
+    en.clip_k = True  # BEGAN's k clipped to [0, 1] (the paper); Lucic et al.'s code does not.
 
     # ---- regularizers (a weight of 0 turns one off) -----------------------
     c.reg = r = ml_collections.ConfigDict()
@@ -88,6 +107,12 @@ def base_config() -> ml_collections.ConfigDict:
     r.r1_weight = 0.0  # R1 (real data) penalty gamma; the loss adds gamma/2 * ||grad||^2.
     r.drift_weight = 0.0  # Progressive GAN's epsilon_drift: adds eps * D(real)^2 (paper: 0.001).
     r.clip_value = 0.0  # WGAN weight clipping to [-c, c] after each critic update.
+    # Historical averaging (Salimans et al. 2016), every system: each player's loss adds
+    # w * ||theta - (1/t) sum_{i<=t} theta_i||^2, the mean of its past parameters.
+    r.historical_weight = 0.0
+    # DiffAugment (Zhao et al. 2020) of every image the critic sees, real and generated, in
+    # both updates (systems gan, cgan): '' or comma-separated of color, translation, cutout.
+    r.diffaugment = ""
 
     # ---- optimizers -------------------------------------------------------
     c.optim = o = ml_collections.ConfigDict()
@@ -148,6 +173,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                    "train.checkpoint_every", "train.sample_every", "train.keep_checkpoints"):
         positive(config, dotted)
     positive(config, "eval.every", allow_zero=True)
+    positive(config, "reg.historical_weight", allow_zero=True)
     if not 0.0 <= config.train.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay={config.train.ema_decay} must be in [0, 1); "
                           "0 keeps no EMA of the generator.")

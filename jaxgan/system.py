@@ -119,6 +119,13 @@ class System:
     structural_fields: tuple[str, ...] = ()
     sample_options: tuple[str, ...] = ()
 
+    @property
+    def historical_weight(self) -> float:
+        """``reg.historical_weight``: the engine's historical averaging of every player."""
+        config = getattr(self, "config", None)
+        reg = config.get("reg") if config is not None else None
+        return float(reg.get("historical_weight", 0.0)) if reg is not None else 0.0
+
     # ---- initialisation ---------------------------------------------------------------
     def init_inputs(self, name: str) -> tuple[tuple, dict]:
         """``(args, kwargs)`` with which network ``name`` is initialised (a batch of two)."""

@@ -48,6 +48,7 @@ def test_lengths_count_critic_updates():
     assert lucic_config("ns_gan", steps=1500).train.num_steps == 1500
     # Their k moves by 0.001 after each of the 5 critic updates; ours once per step.
     assert lucic_config("began").energy.lambda_k == pytest.approx(0.005)
+    assert lucic_config("began").energy.clip_k is False  # Their k is never clipped.
     with pytest.raises(config_lib.ConfigError, match="multiple of 5"):
         lucic_config("wgan_gp", steps=1502)
 

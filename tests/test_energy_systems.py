@@ -209,6 +209,10 @@ def test_began_losses_k_and_m_global_against_an_independent_computation():
     # The controller clips to [0, 1].
     far = {"real_energy": jnp.float32(0.0), "fake_energy": jnp.float32(100.0)}
     assert float(system.update_extra(state.extra, far, state.step)["k"]) == 0.0
+    system.clip_k = False  # Lucic et al.'s code: k may go below 0.
+    np.testing.assert_allclose(float(system.update_extra(state.extra, far, state.step)["k"]),
+                               k0 + e.lambda_k * (-100.0), rtol=1e-5)
+    system.clip_k = True
 
     def independent_g(params):
         fake = _fake(system, state, params, _uniform_z(key, config))

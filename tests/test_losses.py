@@ -248,6 +248,9 @@ def test_began_k_controller_and_convergence():
     close(step(0.4, real, fake), 0.4 + lam * (gamma * mr - mf))
     close(losses.began_update_k(0.0, real, 10 * fake, gamma=gamma, lambda_k=1.0), 0.0, atol=0)
     close(losses.began_update_k(1.0, 10 * real, fake, gamma=gamma, lambda_k=1.0), 1.0, atol=0)
+    # Unclipped (Lucic et al.'s code): k goes below 0.
+    close(losses.began_update_k(0.0, real, 10 * fake, gamma=gamma, lambda_k=1.0, clip=False),
+          gamma * mr - 10 * mf)
     close(losses.began_convergence(real, fake, gamma=gamma), mr + abs(gamma * mr - mf))
     with pytest.raises(ValueError, match="gamma"):
         losses.began_update_k(0.0, real, fake, gamma=1.5, lambda_k=0.001)

@@ -3,8 +3,9 @@
 Each entry is a plain function ``(data_cfg) -> ArraySource``. Optional
 ``data_cfg`` fields a source reads (with ``.get``, so the base config need not
 list them): ``resize_filter`` (every resizing source; default bicubic),
-``fit`` (mnist/fashion_mnist: 'pad' or 'resize'), ``crop_size``,
-``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist).
+``fit`` (mnist/fashion_mnist/stacked_mnist: 'pad' or 'resize'), ``crop_size``,
+``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist, stacked_mnist),
+``stack_seed`` and ``stack_size`` (stacked_mnist).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from jaxgan.data.lfw import load_lfw_faces
 from jaxgan.data.mnist import load_fashion_mnist, load_mnist
 from jaxgan.data.source import (ArraySource, DatasetNotFoundError, MissingDependencyError,
                                 UnknownDatasetError, cfg_get)
+from jaxgan.data.stacked_mnist import load_stacked_mnist
 from jaxgan.data.tfds_source import load_tfds
 
 # CelebA as in DCGAN and most GAN papers since: the aligned 178x218 frames,
@@ -76,6 +78,7 @@ def load_lsun_bedroom(cfg: Any) -> ArraySource:
 DATASETS: dict[str, Callable[[Any], ArraySource]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
+    "stacked_mnist": load_stacked_mnist,
     "lfw_faces": load_lfw_faces,
     "image_folder": load_image_folder,
     "tfds": load_tfds,

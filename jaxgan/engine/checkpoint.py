@@ -18,6 +18,7 @@ one, optax's named tuples come back as lists.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -43,6 +44,21 @@ COMMON_STRUCTURAL_FIELDS = ("system", "data.image_size", "data.channels", "data.
 
 class CheckpointError(RuntimeError):
     """A checkpoint or workdir that cannot be used; the message says what to do."""
+
+
+# TrainState fields that are written only when they hold something, so that a checkpoint
+# from before the field existed restores as a state whose field is empty.
+OPTIONAL_FIELDS = ("history",)
+
+
+def _on_disk(state) -> dict[str, Any]:
+    """``state`` as the tree a checkpoint holds: its fields by name, empty optional ones left out."""
+    fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
+    return {k: v for k, v in fields.items() if not (k in OPTIONAL_FIELDS and not v)}
+
+
+def _from_disk(abstract_state, tree: dict[str, Any]):
+    return abstract_state.replace(**{**{k: {} for k in OPTIONAL_FIELDS}, **tree})
 
 
 def _get(config, dotted: str):
@@ -155,7 +171,7 @@ class Checkpointer:
         flipped byte would otherwise come back as a silently different state.
         """
         meta = {**meta, FINGERPRINT_KEY: parallel.tree_digest(state)}
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+        args = ocp.args.Composite(state=ocp.args.StandardSave(_on_disk(state)),
                                   meta=ocp.args.JsonSave(meta))
         self._latest.save(step, args=args, force=True)
         if best:
@@ -164,7 +180,8 @@ class Checkpointer:
                 # was resumed from an earlier step: this is the same step, redone.
                 self._best.delete(step)
             self._best.save(step, args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)), force=True)
+                state=ocp.args.StandardSave(_on_disk(state)), meta=ocp.args.JsonSave(meta)),
+                force=True)
         self.wait()
 
     def wait(self) -> None:
@@ -186,7 +203,8 @@ class Checkpointer:
         try:
             with _quiet_abandoned_reads():
                 restored = manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+                    state=ocp.args.StandardRestore(_on_disk(abstract_state)),
+                    meta=ocp.args.JsonRestore()))
         except Exception as e:  # Orbax raises many types for damaged files.
             first = (str(e).splitlines() or [""])[0].split(" See full TensorStore")[0]
             first = first[:200].rstrip(". ")
@@ -195,11 +213,12 @@ class Checkpointer:
                 f"damaged or was written by an incompatible config. {fix}") from e
         meta = dict(restored["meta"] or {})
         expected = meta.pop(FINGERPRINT_KEY, None)
-        if expected is not None and parallel.tree_digest(restored["state"]) != expected:
+        state = _from_disk(abstract_state, restored["state"])
+        if expected is not None and parallel.tree_digest(state) != expected:
             raise CheckpointError(
                 f"The checkpoint {step_dir} is damaged: the state read back differs from the "
                 f"state that was saved (its fingerprint does not match). {fix}")
-        return restored["state"], meta
+        return state, meta
 
     def close(self) -> None:
         self.wait()

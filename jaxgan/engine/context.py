@@ -31,7 +31,7 @@ from jaxgan.parallel import DATA_AXIS
 MUTABLE_MODES = ("frozen", "update", "discard")
 
 
-def local_rows(x: jax.Array, local_batch: int) -> jax.Array:
+def local_rows_of(x: jax.Array, local_batch: int) -> jax.Array:
     """This replica's rows of an array drawn for the whole global batch."""
     start = lax.axis_index(DATA_AXIS) * local_batch
     return lax.dynamic_slice_in_dim(x, start, local_batch, axis=0)
@@ -89,7 +89,7 @@ class Context:
     # ---- randomness for the global batch -------------------------------------------------
     def rows(self, x: jax.Array) -> jax.Array:
         """This replica's rows of ``x``, drawn for the global batch."""
-        return local_rows(x, self.local_batch)
+        return local_rows_of(x, self.local_batch)
 
     def normal(self, key: jax.Array, *shape, dtype=None) -> jax.Array:
         """``N(0, 1)`` of shape ``[local_batch, *shape]``, this replica's rows of a global draw."""
@@ -104,9 +104,11 @@ class Context:
         """Integers in ``[minval, maxval)``, one per example."""
         return self.rows(jax.random.randint(key, (self.global_batch,), minval, maxval))
 
-    def per_example_keys(self, key: jax.Array) -> jax.Array:
-        """One key per example of the global batch; this replica's rows."""
-        return self.rows(jax.random.split(key, self.global_batch))
+    def per_example_keys(self, key: jax.Array, local_rows: int | None = None) -> jax.Array:
+        """One key per example of the global batch; this replica's rows. ``local_rows``: a
+        replica's row count when it is not the batch's (e.g. packs of examples)."""
+        n = local_rows or self.local_batch
+        return local_rows_of(jax.random.split(key, n * lax.axis_size(DATA_AXIS)), n)
 
     def replica_key(self, key: jax.Array) -> jax.Array:
         """A key of this replica's own (for draws that depend on the replica's data)."""

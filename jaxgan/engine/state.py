@@ -33,6 +33,9 @@ class TrainState:
     collections: dict[str, PyTree]  # By network: {'batch_stats': ...}, spectral-norm vectors, ...
     opt_states: dict[str, PyTree]  # By group.
     ema: dict[str, PyTree]  # By network, for the system's EMA networks.
+    # By trained network, with historical averaging on: the mean of its parameters at steps
+    # 0..step (Salimans et al.'s (1/t) sum_i theta_i); empty otherwise.
+    history: dict[str, PyTree]
     extra: PyTree  # The system's own non-differentiable state.
 
     def sampling_params(self, name: str) -> PyTree:
@@ -46,6 +49,12 @@ class TrainState:
 
 def group_params(params: dict[str, PyTree], group) -> dict[str, PyTree]:
     return {n: params[n] for n in group.networks}
+
+
+def trained_networks(system) -> tuple[str, ...]:
+    """The networks some group of ``system`` updates, in the system's network order."""
+    updated = {n for g in system.groups.values() for n in g.networks}
+    return tuple(n for n in system.networks if n in updated)
 
 
 def init_state(system, seed_key: jax.Array) -> TrainState:
@@ -66,6 +75,7 @@ def init_state(system, seed_key: jax.Array) -> TrainState:
         collections[name] = {k: v for k, v in variables.items() if k != "params"}
     opt_states = {g.name: g.optimizer.init(group_params(params, g))
                   for g in system.groups.values()}
+    averaged = trained_networks(system) if system.historical_weight else ()
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         data_step=jnp.zeros((), jnp.int32),
@@ -74,6 +84,7 @@ def init_state(system, seed_key: jax.Array) -> TrainState:
         collections=collections,
         opt_states=opt_states,
         ema={n: jax.tree.map(jnp.copy, params[n]) for n in system.ema},
+        history={n: jax.tree.map(jnp.copy, params[n]) for n in averaged},
         extra=system.init_extra(),
     )
 

@@ -18,6 +18,11 @@ pins for every system:
   and each replica takes its own rows (:class:`~jaxgan.engine.context.Context`);
 * networks with batch norm get ``bn_axis_name='data'``: global-batch statistics.
 
+Historical averaging (``system.historical_weight`` > 0, Salimans et al. 2016)
+is the engine's, so every system has it: each group's loss gains
+``w * sum_n ||theta_n - mean_{i<=t} theta_n[i]||^2`` over its networks, and
+after each step the mean folds in the new parameters (``state.history``).
+
 Keys: the step's key ``fold_in(rng, step)`` is split into one key per group
 of the phase; a group that consumes data, or repeats, folds the repeat index
 into its key for each update. Metrics of a repeated group are its last
@@ -34,6 +39,7 @@ import optax
 from jax import lax
 from jax.sharding import PartitionSpec as P
 
+from jaxgan import regularizers
 from jaxgan.engine.context import Context
 from jaxgan.engine.state import TrainState, group_params
 from jaxgan.parallel import DATA_AXIS
@@ -45,7 +51,8 @@ def step_networks(system) -> dict[str, Any]:
             for name, net in system.networks.items()}
 
 
-def _update(networks, group, state: TrainState, batch, key, local_batch: int):
+def _update(networks, group, state: TrainState, batch, key, local_batch: int,
+            historical_weight: float = 0.0):
     """One optimizer update of ``group``: returns the new state and its (global) metrics."""
     trainable = group_params(state.params, group)
 
@@ -53,7 +60,13 @@ def _update(networks, group, state: TrainState, batch, key, local_batch: int):
         ctx = Context(networks, {**state.params, **own}, state.collections, key, local_batch,
                       extra=state.extra, step=state.step)
         loss, metrics = group.loss(ctx, batch)
-        return lax.pmean(loss, DATA_AXIS), (metrics, ctx.updated_collections())
+        loss = lax.pmean(loss, DATA_AXIS)
+        if historical_weight:  # Replicated parameters: the same on every replica.
+            distance = sum(regularizers.historical_average(own[n], state.history[n])
+                           for n in group.networks)
+            metrics = {**metrics, f"{group.name}_historical": distance}
+            loss = loss + historical_weight * distance
+        return loss, (metrics, ctx.updated_collections())
 
     (loss, (metrics, collections)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     updates, opt_state = group.optimizer.update(grads, state.opt_states[group.name], trainable)
@@ -69,18 +82,18 @@ def _update(networks, group, state: TrainState, batch, key, local_batch: int):
     return state, metrics
 
 
-def _run_group(networks, group, state, batches, key, local_batch):
+def _run_group(networks, group, state, batches, key, local_batch, historical_weight=0.0):
     """Every repeat of ``group`` this step (scanned when it repeats or consumes data)."""
+    update = lambda st, batch, k: _update(networks, group, st, batch, k, local_batch,
+                                          historical_weight)
     if not group.data and group.repeats == 1:
-        return _update(networks, group, state, None, key, local_batch)
+        return update(state, None, key)
     if group.repeats == 1:  # No loop: a one-trip scan would carry (and copy) the whole state.
-        batch = jax.tree.map(lambda b: b[0], batches)
-        return _update(networks, group, state, batch, jax.random.fold_in(key, 0), local_batch)
+        return update(state, jax.tree.map(lambda b: b[0], batches), jax.random.fold_in(key, 0))
 
     def body(st, inputs):
         r = inputs[0]
-        batch = inputs[1] if group.data else None
-        return _update(networks, group, st, batch, jax.random.fold_in(key, r), local_batch)
+        return update(st, inputs[1] if group.data else None, jax.random.fold_in(key, r))
 
     xs = (jnp.arange(group.repeats),)
     if group.data:
@@ -110,6 +123,7 @@ def make_replica_step(system, phase, global_batch: int, num_devices: int):
     groups = [system.groups[name] for name in phase.groups]
     num_batches = system.batches_per_step(phase)
     local_batch = global_batch // num_devices
+    historical_weight = system.historical_weight
 
     def replica_step(state: TrainState, batches):
         key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -118,12 +132,15 @@ def make_replica_step(system, phase, global_batch: int, num_devices: int):
         metrics: dict[str, jax.Array] = {}
         for group, group_key in zip(groups, keys, strict=True):
             run = lambda st, g=group, k=group_key: _run_group(networks, g, st, stacked, k,
-                                                              local_batch)
+                                                              local_batch, historical_weight)
             state, group_metrics = _every(group, state, run)
             metrics.update(group_metrics)
         ema = _ema(system.ema_decay, state.ema, state.params) if state.ema else state.ema
         extra = system.update_extra(state.extra, metrics, state.step)
-        state = state.replace(ema=ema, extra=extra, step=state.step + 1,
+        # state.history averages steps 0..step; fold in the parameters of step + 1.
+        history = {n: regularizers.update_historical_average(h, state.params[n], state.step + 1)
+                   for n, h in state.history.items()}
+        state = state.replace(ema=ema, extra=extra, history=history, step=state.step + 1,
                               data_step=state.data_step + num_batches)
         return state, metrics
 

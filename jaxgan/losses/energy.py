@@ -228,7 +228,7 @@ def _batch_means(real_recon, fake_recon):
     return jnp.mean(real), jnp.mean(fake)
 
 
-def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k):
+def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k, clip=True):
     r"""One step of BEGAN's proportional controller for ``k``, clipped to ``[0, 1]``.
 
     .. math::
@@ -237,6 +237,8 @@ def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k):
 
     with the losses averaged over the batch. It drives the losses towards the
     equilibrium ``E[L(G(z))] = gamma * E[L(x)]``. No gradient flows through it.
+    ``clip=False`` leaves out the clip, as Lucic et al.'s code does: there ``k``
+    can turn negative, and the critic then lowers the energy of generated data too.
 
     Args:
       k: the current ``k_t``, a scalar (the paper starts at 0).
@@ -244,9 +246,10 @@ def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k):
       fake_recon: reconstruction losses of generated data, ``[B]`` or ``[B, ...]``.
       gamma: the diversity ratio ``gamma`` in ``(0, 1]`` (the paper uses 0.3 to 0.7).
       lambda_k: the controller gain (the paper uses 0.001).
+      clip: clip to ``[0, 1]`` (the paper) or not.
 
     Returns:
-      ``k_{t+1}``, a scalar in ``[0, 1]``.
+      ``k_{t+1}``, a scalar (in ``[0, 1]`` when clipped).
 
     Example:
       >>> import jax.numpy as jnp
@@ -266,7 +269,8 @@ def began_update_k(k, real_recon, fake_recon, *, gamma, lambda_k):
         raise ValueError(f"lambda_k={lambda_k} must be non-negative (the BEGAN paper uses 0.001).")
     real, fake = _batch_means(real_recon, fake_recon)
     k = jax.lax.stop_gradient(jnp.asarray(k, real.dtype))
-    return jnp.clip(k + lambda_k * (gamma * real - fake), 0.0, 1.0)
+    k = k + lambda_k * (gamma * real - fake)
+    return jnp.clip(k, 0.0, 1.0) if clip else k
 
 
 def began_convergence(real_recon, fake_recon, *, gamma):

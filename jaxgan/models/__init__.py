@@ -18,7 +18,7 @@ from jaxgan.models.errors import ModelConfigError
 ARCHS = {"dcgan": dcgan, "infogan": infogan_arch, "resnet": resnet}
 # Optional per-arch choices: an arch module that declares none takes only the default.
 _CHOICES = {"conditioning": "CONDITIONINGS", "d_norm": "CRITIC_NORMS",
-            "g_activation": "GENERATOR_ACTIVATIONS"}
+            "g_activation": "GENERATOR_ACTIVATIONS", "g_norm": "GENERATOR_NORMS"}
 GENERATOR_OUTPUTS = ("tanh", "linear")  # The generator's last activation (config.model.g_output).
 
 __all__ = ["ARCHS", "ModelConfigError", "UnknownArchError", "build_models", "check_config", "get_arch"]
@@ -60,6 +60,24 @@ def arch_generator_activations(arch) -> tuple[str, ...]:
     return getattr(arch, "GENERATOR_ACTIVATIONS", ("relu",))
 
 
+def _check_minibatch(arch, model_cfg) -> None:
+    kernels = model_cfg.get("minibatch_kernels", 0)
+    group = model_cfg.get("minibatch_std", 0)
+    _positive_int(kernels, "model.minibatch_kernels", minimum=0)
+    _positive_int(model_cfg.get("minibatch_kernel_dim", 5), "model.minibatch_kernel_dim")
+    _positive_int(group, "model.minibatch_std", minimum=0)
+    if not (kernels or group):
+        return
+    if not getattr(arch, "MINIBATCH_LAYERS", False):
+        takes = sorted(a for a, m in ARCHS.items() if getattr(m, "MINIBATCH_LAYERS", False))
+        raise ModelConfigError(f"model.minibatch_kernels / minibatch_std: arch {model_cfg.arch!r} "
+                               f"has no minibatch layers (archs {takes} do): set both to 0.")
+    if model_cfg.critic_map != 1:
+        raise ModelConfigError(f"the minibatch layers feed a critic's one score, and "
+                               f"model.critic_map={model_cfg.critic_map} asks for a map: set "
+                               "--config.model.critic_map=1 or the minibatch fields to 0.")
+
+
 def _positive_int(value, field: str, minimum: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ModelConfigError(f"{field} must be an integer >= {minimum}, got {value!r}")
@@ -97,7 +115,9 @@ def check_config(model_cfg, data_cfg) -> None:
     arch.check(data_cfg.image_size, model_cfg.critic_map)
     for field, allowed, default in (("conditioning", arch_conditionings(arch), "projection"),
                                     ("d_norm", arch_critic_norms(arch), "none"),
-                                    ("g_activation", arch_generator_activations(arch), "relu")):
+                                    ("g_activation", arch_generator_activations(arch), "relu"),
+                                    ("g_norm", getattr(arch, "GENERATOR_NORMS", ("batch",)),
+                                     "batch")):
         value = model_cfg.get(field, default)
         if value not in allowed:
             others = sorted(a for a, m in ARCHS.items() if value in getattr(m, _CHOICES[field], ()))
@@ -106,6 +126,14 @@ def check_config(model_cfg, data_cfg) -> None:
             raise ModelConfigError(
                 f"model.{field}={value!r} is not one of {allowed}, the choices of arch "
                 f"{model_cfg.arch!r} ({where}): set --config.model.{field}={default}.")
+    _check_minibatch(arch, model_cfg)
+    if model_cfg.get("g_norm", "batch") == "virtual":
+        _positive_int(model_cfg.get("vbn_reference", 64), "model.vbn_reference")
+        if data_cfg.num_classes:
+            raise ModelConfigError("model.g_norm='virtual' keeps a reference batch of latents "
+                                   "without labels; a conditional generator "
+                                   f"(data.num_classes={data_cfg.num_classes}) would need reference "
+                                   "labels too: set --config.model.g_norm=batch.")
     if model_cfg.get("critic_global", False):
         if arch is not dcgan:
             raise ModelConfigError(f"model.critic_global is built for arch 'dcgan' only, not "
@@ -117,12 +145,14 @@ def check_config(model_cfg, data_cfg) -> None:
 
 
 def build_models(model_cfg, data_cfg, *, generator_classes: int | None = None,
-                 critic_classes: int | None = None):
+                 critic_classes: int | None = None, critic_channels: int | None = None):
     """The ``(generator, critic)`` Flax modules a config asks for, after :func:`check_config`.
 
     Both are conditional on ``data.num_classes`` labels unless ``generator_classes``
     / ``critic_classes`` say otherwise (AC-GAN: a conditional generator, a critic
-    that is told no label and predicts it).
+    that is told no label and predicts it). ``critic_channels`` (default
+    ``data.channels``) is what the critic reads per pixel: more when it judges
+    packed examples (``model.pack``).
 
     Example:
       >>> import ml_collections
@@ -144,14 +174,23 @@ def build_models(model_cfg, data_cfg, *, generator_classes: int | None = None,
         extra_g = {"activation": model_cfg.get("g_activation", "relu")}
     else:
         extra_g = {}
+    if hasattr(arch, "GENERATOR_NORMS"):
+        extra_g.update(norm=model_cfg.get("g_norm", "batch"),
+                       vbn_reference=model_cfg.get("vbn_reference", 64),
+                       z_prior=model_cfg.get("z_prior", "normal"))
     critic_extra = {"norm": model_cfg.get("d_norm", "none")} if hasattr(arch, "CRITIC_NORMS") else {}
+    if getattr(arch, "MINIBATCH_LAYERS", False):
+        critic_extra.update(minibatch_kernels=model_cfg.get("minibatch_kernels", 0),
+                            minibatch_kernel_dim=model_cfg.get("minibatch_kernel_dim", 5),
+                            minibatch_std=model_cfg.get("minibatch_std", 0))
     generator = arch.Generator(image_size=data_cfg.image_size, channels=data_cfg.channels,
                                width=model_cfg.g_width, z_dim=model_cfg.z_dim,
                                num_classes=(data_cfg.num_classes if generator_classes is None
                                             else generator_classes),
                                output=model_cfg.get("g_output", "tanh"), fast_cpu_layers=fast,
                                **extra, **extra_g)
-    critic = arch.Critic(image_size=data_cfg.image_size, channels=data_cfg.channels,
+    critic = arch.Critic(image_size=data_cfg.image_size,
+                         channels=critic_channels or data_cfg.channels,
                          width=model_cfg.d_width, critic_map=model_cfg.critic_map,
                          num_classes=(data_cfg.num_classes if critic_classes is None
                                       else critic_classes),

@@ -68,12 +68,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models.errors import ModelConfigError
+# GENERATOR_NORMS: the generator takes model.g_norm 'batch' or 'virtual'.
+from jaxgan.models.vbn import (GENERATOR_NORMS, ReferenceLatents, VirtualBatchNorm,  # noqa: F401
+                               check_generator_norm)
+from jaxgan.models.minibatch import batch_features
 from jaxgan.models.layers import (ConditionalBatchNorm, check_labels, conv, conv_transpose_4x4,
                                   maybe_sn, output_activation, projection)
 
 SUPPORTED_IMAGE_SIZES = (32, 64)
 CONDITIONINGS = ("projection", "concat")  # How labels enter conditional models.
 CRITIC_NORMS = ("none", "layer", "batch")  # Normalization after the critic's convs but the first.
+MINIBATCH_LAYERS = True  # The critic takes model.minibatch_kernels / minibatch_std.
 # Critic maps each image size supports: the map is reached by halving the image.
 SUPPORTED_CRITIC_MAPS = {32: (1, 4, 8), 64: (1, 4, 8)}
 TINY = {"generator": {"width": 4, "z_dim": 8}, "critic": {"width": 4}}
@@ -150,6 +155,11 @@ class Generator(nn.Module):
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
     output: str = "tanh"  # 'tanh', or 'linear' (clipped to [-1, 1] only when images are written).
     conditioning: str = "projection"  # Labels through the BNs, or 'concat': one-hot joined to z.
+    # 'batch', or 'virtual': virtual batch norm over a fixed reference batch of vbn_reference
+    # latents drawn from z_prior (jaxgan.models.vbn).
+    norm: str = "batch"
+    vbn_reference: int = 64
+    z_prior: str = "normal"
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
@@ -161,7 +171,14 @@ class Generator(nn.Module):
         concat = self.num_classes > 0 and self.conditioning == "concat"
         bn_classes = 0 if concat else self.num_classes
 
+        check_generator_norm(self.norm, self.num_classes)
+        virtual = self.norm == "virtual"
+        if virtual:  # The reference rows run in front of the batch, and are dropped at the end.
+            z = ReferenceLatents(self.vbn_reference, self.z_prior, name="reference")(z)
+
         def bn_relu(h, name):
+            if virtual:
+                return nn.relu(VirtualBatchNorm(self.vbn_reference, name=name)(h))
             bn = ConditionalBatchNorm(bn_classes, axis_name=self.bn_axis_name, name=name)
             return nn.relu(bn(h, labels, train=train))
 
@@ -176,6 +193,8 @@ class Generator(nn.Module):
             h = bn_relu(h, f"bn{i}")
         h = conv_transpose_4x4(self.channels, fast=self.fast_cpu_layers, kernel_init=_INIT,
                                name=f"up{len(chans)}")(h)
+        if virtual:
+            h = h[self.vbn_reference:]
         return output_activation(h.astype(jnp.float32), self.output)
 
 
@@ -206,6 +225,11 @@ class Critic(nn.Module):
     bn_axis_name: str | None = None  # norm='batch': synchronised statistics over this axis.
     global_score: bool = False  # Map critics: add a whole-image score to every cell.
     conditioning: str = "projection"  # Labels by projection, or 'concat': one-hot planes.
+    # Minibatch layers before the score (jaxgan.models.minibatch): discrimination kernels
+    # (0: none) of minibatch_kernel_dim, and the standard deviation over groups (0: none).
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
+    minibatch_std: int = 0
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
@@ -250,7 +274,16 @@ class Critic(nn.Module):
             head = conv(1, (4, 4), padding="VALID", kernel_init=_INIT, fast=fast, name="score")
         else:
             head = conv(1, (1, 1), kernel_init=_INIT, fast=fast, name="score")
-        scores = maybe_sn(head, h, enabled=sn, train=train)[..., 0]
+        if self.minibatch_kernels or self.minibatch_std:
+            if self.critic_map != 1:
+                raise ModelConfigError("the minibatch layers feed a critic's one score; a map "
+                                       "critic has many: set critic_map=1")
+            h_scored = batch_features(h, kernels=self.minibatch_kernels,
+                                kernel_dim=self.minibatch_kernel_dim,
+                                std_group=self.minibatch_std, axis_name=self.bn_axis_name)
+        else:
+            h_scored = h
+        scores = maybe_sn(head, h_scored, enabled=sn, train=train)[..., 0]
         if self.global_score:
             scores = scores + self._global_score(h, train)
         if self.num_classes and not concat:

@@ -45,7 +45,11 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.models.errors import ModelConfigError
+# GENERATOR_NORMS: the generator takes model.g_norm 'batch' or 'virtual'.
+from jaxgan.models.vbn import (GENERATOR_NORMS, ReferenceLatents, VirtualBatchNorm,  # noqa: F401
+                               check_generator_norm)
 from jaxgan.models.dcgan import label_planes
+from jaxgan.models.minibatch import batch_features
 from jaxgan.models.layers import (ConditionalBatchNorm, check_labels, conv, conv_transpose_4x4,
                                   maybe_sn, output_activation, projection)
 
@@ -53,6 +57,7 @@ SUPPORTED_IMAGE_SIZES = (28, 32)
 SUPPORTED_CRITIC_MAPS = {28: (1,), 32: (1,)}  # One score per image, as both papers.
 CRITIC_NORMS = ("none", "layer", "batch")
 CONDITIONINGS = ("projection", "concat")
+MINIBATCH_LAYERS = True  # The critic takes model.minibatch_kernels / minibatch_std.
 GENERATOR_ACTIVATIONS = ("relu", "lrelu")
 TINY = {"generator": {"width": 4, "z_dim": 8}, "critic": {"width": 4}}
 
@@ -110,6 +115,11 @@ class Generator(nn.Module):
     output: str = "tanh"
     conditioning: str = "projection"  # Labels through the BNs, or 'concat': one-hot joined to z.
     activation: str = "relu"  # One of GENERATOR_ACTIVATIONS.
+    # 'batch', or 'virtual': virtual batch norm over a fixed reference batch of vbn_reference
+    # latents drawn from z_prior (jaxgan.models.vbn).
+    norm: str = "batch"
+    vbn_reference: int = 64
+    z_prior: str = "normal"
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
@@ -128,7 +138,14 @@ class Generator(nn.Module):
             z = jnp.concatenate([z, jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)], -1)
         bn_classes = 0 if concat else self.num_classes
 
+        check_generator_norm(self.norm, self.num_classes)
+        virtual = self.norm == "virtual"
+        if virtual:  # The reference rows run in front of the batch, and are dropped at the end.
+            z = ReferenceLatents(self.vbn_reference, self.z_prior, name="reference")(z)
+
         def bn_relu(h, name):
+            if virtual:
+                return act(VirtualBatchNorm(self.vbn_reference, name=name)(h))
             bn = ConditionalBatchNorm(bn_classes, axis_name=self.bn_axis_name, name=name)
             return act(bn(h, labels, train=train))
 
@@ -142,6 +159,8 @@ class Generator(nn.Module):
         h = bn_relu(h, "bn2")
         h = conv_transpose_4x4(self.channels, fast=self.fast_cpu_layers, kernel_init=_INIT,
                                name="up1")(h)
+        if virtual:
+            h = h[self.vbn_reference:]
         return output_activation(h.astype(jnp.float32), self.output)
 
 
@@ -166,6 +185,11 @@ class Critic(nn.Module):
     norm: str = "batch"  # 'batch' (the papers'), 'layer' or 'none'.
     bn_axis_name: str | None = None  # norm='batch': synchronised statistics over this axis.
     conditioning: str = "projection"  # Labels by projection, or 'concat': one-hot planes/features.
+    # Minibatch layers before the score (jaxgan.models.minibatch): discrimination kernels
+    # (0: none) of minibatch_kernel_dim, and the standard deviation over groups (0: none).
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
+    minibatch_std: int = 0
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
@@ -198,7 +222,10 @@ class Critic(nn.Module):
                      enabled=sn, train=train)
         features = nn.leaky_relu(_norm(self.norm, h, train=train, axis_name=self.bn_axis_name,
                                        name="norm2"), 0.2)
-        scores = maybe_sn(nn.Dense(1, kernel_init=_INIT, name="score"), features, enabled=sn,
+        scored = batch_features(features, kernels=self.minibatch_kernels,
+                                kernel_dim=self.minibatch_kernel_dim,
+                                std_group=self.minibatch_std, axis_name=self.bn_axis_name)
+        scores = maybe_sn(nn.Dense(1, kernel_init=_INIT, name="score"), scored, enabled=sn,
                           train=train)[:, 0]
         if self.num_classes and not concat:
             scores = scores + projection(features, labels, num_classes=self.num_classes,

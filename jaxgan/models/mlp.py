@@ -50,6 +50,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.models.errors import ModelConfigError
+from jaxgan.models.minibatch import batch_features
+from jaxgan.models.vbn import ReferenceLatents, VirtualBatchNorm
 
 TINY = {"generator": {"width": 8, "depth": 2}, "critic": {"width": 8, "depth": 2, "pieces": 2,
                                                           "view_width": 4}}
@@ -111,6 +113,9 @@ class Generator(nn.Module):
     batch_norm: bool = True
     momentum: float = 0.95
     bn_axis_name: str | None = None  # Synchronised batch norm over this mapped axis.
+    # > 0: virtual batch norm (jaxgan.models.vbn) over this many fixed reference latents
+    # instead of batch norm (with batch_norm=True).
+    vbn_reference: int = 0
 
     @nn.compact
     def __call__(self, z, labels=None, *, train: bool):
@@ -118,14 +123,18 @@ class Generator(nn.Module):
             _check_positive(getattr(self, field), field)
         _check_points(z, "generator", self.z_dim)
         _no_labels(labels)
-        h = z
+        virtual = self.batch_norm and self.vbn_reference > 0
+        h = ReferenceLatents(self.vbn_reference, name="reference")(z) if virtual else z
         for i in range(self.depth):
             h = nn.Dense(self.width, use_bias=not self.batch_norm, kernel_init=_INIT, name=f"hidden{i}")(h)
-            if self.batch_norm:
+            if virtual:
+                h = VirtualBatchNorm(self.vbn_reference, name=f"vbn{i}")(h)
+            elif self.batch_norm:
                 h = nn.BatchNorm(use_running_average=not train, momentum=self.momentum,
                                  axis_name=self.bn_axis_name, name=f"bn{i}")(h)
             h = nn.relu(h)
-        return nn.Dense(self.out_dim, kernel_init=_INIT, name="out")(h).astype(jnp.float32)
+        out = nn.Dense(self.out_dim, kernel_init=_INIT, name="out")(h).astype(jnp.float32)
+        return out[self.vbn_reference:] if virtual else out
 
 
 class ViewDense(nn.Module):
@@ -184,6 +193,12 @@ class Critic(nn.Module):
     pieces: int = 5
     views: int = 0
     view_width: int = 50
+    # Minibatch layers before the score (jaxgan.models.minibatch; views=0 only): discrimination
+    # kernels (0: none) and the standard deviation over groups (0: none).
+    minibatch_kernels: int = 0
+    minibatch_kernel_dim: int = 5
+    minibatch_std: int = 0
+    bn_axis_name: str | None = None  # The data axis in the step: minibatch layers see every replica.
 
     @nn.compact
     def __call__(self, x, labels=None, *, train: bool, return_features: bool = False):
@@ -202,8 +217,14 @@ class Critic(nn.Module):
             h = x
             for i in range(self.depth):
                 h = act(nn.Dense(self.width * self.pieces, kernel_init=_INIT, name=f"hidden{i}")(h))
-            scores = nn.Dense(1, kernel_init=_INIT, name="score")(h)[:, 0]
+            scored = batch_features(h, kernels=self.minibatch_kernels,
+                                    kernel_dim=self.minibatch_kernel_dim,
+                                    std_group=self.minibatch_std, axis_name=self.bn_axis_name)
+            scores = nn.Dense(1, kernel_init=_INIT, name="score")(scored)[:, 0]
         else:
+            if self.minibatch_kernels or self.minibatch_std:
+                raise ModelConfigError("the minibatch layers read the whole point's features; "
+                                       "with views each view scores a projection: set views=0")
             u = jnp.asarray(view_directions(self.views, self.in_dim))
             h = (x @ u).T[:, :, None]  # [K, B, 1]: view k sees <x, u_k> only.
             for i in range(self.depth):

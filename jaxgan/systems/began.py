@@ -13,6 +13,8 @@ and after every step the controller (:func:`jaxgan.losses.began_update_k`)
 
     k_{t+1} = clip(k_t + lambda_k (gamma E[L(x)] - E[L(G(z))]), 0, 1)
 
+(``energy.clip_k=False``: without the clip, as Lucic et al.'s code)
+
 moves ``k`` towards the equilibrium ``E[L(G(z))] = gamma E[L(x)]``
 (``gamma = energy.gamma``, ``lambda_k = energy.lambda_k``, ``k_0 =
 energy.k_init``). ``k`` is the system's extra state: it is checkpointed and a
@@ -45,6 +47,7 @@ class BEGAN(EnergyGAN):
         super().__init__(config)
         energy = config.energy
         self.gamma, self.lambda_k, self.k_init = energy.gamma, energy.lambda_k, energy.k_init
+        self.clip_k = energy.get("clip_k", True)
 
     @classmethod
     def check_config(cls, config) -> None:
@@ -87,5 +90,5 @@ class BEGAN(EnergyGAN):
         del step
         k = losses.began_update_k(extra["k"], metrics["real_energy"][None],
                                   metrics["fake_energy"][None], gamma=self.gamma,
-                                  lambda_k=self.lambda_k)
+                                  lambda_k=self.lambda_k, clip=self.clip_k)
         return {"k": k.astype(jnp.float32)}

@@ -46,6 +46,11 @@ class EnergyGAN(GAN):
         if config.data.num_classes:
             raise ConfigError(f"system {cls.name!r} is unconditional, but data.num_classes="
                               f"{config.data.num_classes}: set --config.data.num_classes=0.")
+        for dotted in ("model.minibatch_kernels", "model.minibatch_std"):
+            if config_lib.get_dotted(config, dotted):
+                raise ConfigError(f"{dotted}={config_lib.get_dotted(config, dotted)} adds layers "
+                                  f"to a scoring critic; system {cls.name!r} has an autoencoder: "
+                                  f"set --config.{dotted}=0.")
         for dotted in PENALTIES:
             if config_lib.get_dotted(config, dotted):
                 raise ConfigError(

@@ -74,4 +74,5 @@ def lucic_config(row: str, dataset: str = "", *, steps: int = FULL_STEPS):
         c[section][name] = value
     if system == "began":
         c.energy.lambda_k *= n_critic
+        c.energy.clip_k = False  # Their k is never clipped (compare_gan/src/gans/BEGAN.py).
     return c
