@@ -31,6 +31,13 @@ of generator updates):
     hinge_zero_lga   ... mode 'zero'
     hinge_sign_lga   ... mode 'sign_preserving'
 
+Trick rows (``--losses tricks``: ``nonsaturating`` and each of these, the
+same GAN with one trick, README "Training tricks"): ``pacgan2/3/4`` (the
+critic judges 2, 3, 4 points joined, PacGAN's own rows), ``feature_matching``
+(the generator minimises feature matching alone), ``minibatch_disc`` (100
+kernels of 5), ``minibatch_std`` (groups of 4), ``virtual_bn`` (100 reference
+latents), ``historical_avg`` (weight 1e-3) and ``label_smoothing`` (0.9).
+
 **The critic map of a point.** The LGA acts on an ``n x n`` map of critic
 scores, one per image patch; a point has no patches. Here the map rows use
 ``Critic(views=K)`` (default K = 8): cell ``k`` scores only the projection of
@@ -115,6 +122,14 @@ class LossSpec(NamedTuple):
     lga: str = ""      # LGA mode for the generator loss, '' = none
     n_critic: int = 1
     gp: float = 0.0    # gradient-penalty weight
+    # The training tricks (README, "Training tricks"), each on the non-saturating GAN:
+    pack: int = 1              # PacGAN: the critic judges this many points joined
+    fm: float = 0.0            # feature matching alone as the generator's loss, this weight
+    minibatch: int = 0         # minibatch-discrimination kernels (of 5 dimensions)
+    mbstd: int = 0             # minibatch standard deviation over groups of this many
+    vbn: int = 0               # virtual batch norm in G over this many reference latents
+    historical: float = 0.0    # historical-averaging weight, both players
+    real_label: float = 1.0    # one-sided label smoothing
 
 
 LOSS_SPECS = {
@@ -125,6 +140,28 @@ LOSS_SPECS = {
     "hinge_lga": LossSpec("hinge", map=True, lga="lga"),
     "hinge_zero_lga": LossSpec("hinge", map=True, lga="zero"),
     "hinge_sign_lga": LossSpec("hinge", map=True, lga="sign_preserving"),
+    "pacgan2": LossSpec("nonsaturating", pack=2),
+    "pacgan3": LossSpec("nonsaturating", pack=3),
+    "pacgan4": LossSpec("nonsaturating", pack=4),
+    "feature_matching": LossSpec("nonsaturating", fm=1.0),
+    "minibatch_disc": LossSpec("nonsaturating", minibatch=100),
+    "minibatch_std": LossSpec("nonsaturating", mbstd=4),
+    "virtual_bn": LossSpec("nonsaturating", vbn=100),
+    "historical_avg": LossSpec("nonsaturating", historical=1e-3),
+    "label_smoothing": LossSpec("nonsaturating", real_label=0.9),
+}
+# PacGAN, Table 1, row "PacGAN2" (as the GAN row below).
+PACGAN_PAC2_ROW = {"ring": ("7.9 ± 0.1", "95.6 ± 0.6 %"), "grid": ("23.8 ± 0.7", "91.3 ± 0.8 %")}
+# Each row's trick, for the table's note.
+TRICK_NOTES = {
+    "pacgan2": "critic on 2 points joined (PacGAN)", "pacgan3": "3 points joined",
+    "pacgan4": "4 points joined",
+    "feature_matching": "generator minimises feature matching alone (weight 1)",
+    "minibatch_disc": "minibatch discrimination, 100 kernels of 5",
+    "minibatch_std": "minibatch standard deviation, groups of 4",
+    "virtual_bn": "virtual batch norm in G, 100 reference latents",
+    "historical_avg": "historical averaging, weight 1e-3, both players",
+    "label_smoothing": "one-sided label smoothing, real label 0.9",
 }
 
 
@@ -166,9 +203,16 @@ def mixture_system(spec: LossSpec, *, batch: int, lr: float, b1: float, b2: floa
     c.optim.n_critic = spec.n_critic
     c.train.batch_size = batch
     c.train.ema_decay = 0.0  # Samples come from the trained generator itself, as PacGAN's.
-    gen = mlp.Generator(**gen_kwargs)
+    c.model.pack = spec.pack
+    c.loss.feature_matching = spec.fm
+    c.loss.g_adversarial = not spec.fm
+    c.model.minibatch_kernels, c.model.minibatch_std = spec.minibatch, spec.mbstd
+    c.reg.historical_weight = spec.historical
+    c.loss.real_label = spec.real_label
+    gen = mlp.Generator(**gen_kwargs, vbn_reference=spec.vbn)
     c.model.z_dim = gen.z_dim
-    critic = mlp.Critic(**critic_kwargs, views=views if spec.map else 0)
+    critic = mlp.Critic(**critic_kwargs, views=views if spec.map else 0, in_dim=gen.out_dim * spec.pack,
+                        minibatch_kernels=spec.minibatch, minibatch_std=spec.mbstd)
     return GAN(c, networks=(gen, critic), data_shape=(gen.out_dim,))
 
 
@@ -236,12 +280,19 @@ def evaluate(samples, dataset: str) -> dict:
             "high_quality": mixtures.high_quality_fraction(samples, data.centers, data.std)}
 
 
-def _names(text: str, valid: dict, flag: str) -> list[str]:
-    names = list(valid) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+# Named sets of rows for --losses: the losses (the default), the tricks on the GAN, or all.
+ROW_SETS = {"losses": [n for n in LOSS_SPECS if n not in TRICK_NOTES],
+            "tricks": ["nonsaturating", *TRICK_NOTES]}
+
+
+def _names(text: str, valid: dict, flag: str, sets: dict | None = None) -> list[str]:
+    sets = {"all": list(valid), **(sets or {})}
+    names = sets[text] if text in sets else [n.strip() for n in text.split(",") if n.strip()]
     bad = [n for n in names if n not in valid]
     if bad or not names:
         raise ValueError(f"{flag} {text!r}: unknown {', '.join(map(repr, bad)) or 'empty list'}; valid "
-                         f"choices are {', '.join(valid)} (comma-separated) or 'all'")
+                         f"choices are {', '.join(valid)} (comma-separated) or one of "
+                         f"{', '.join(map(repr, sets))}")
     return names
 
 
@@ -251,7 +302,9 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=2000, help="generator updates per run")
     p.add_argument("--seeds", type=int, default=3, help="runs per (loss, data set): seeds 0..N-1")
     p.add_argument("--datasets", default="all", help=f"comma-separated, from {', '.join(DATASETS)}")
-    p.add_argument("--losses", default="all", help=f"comma-separated, from {', '.join(LOSS_SPECS)}")
+    p.add_argument("--losses", default="losses",
+                   help=f"comma-separated, from {', '.join(LOSS_SPECS)}; or 'losses' (the "
+                        "adversarial losses), 'tricks' (the GAN and each trick on it), 'all'")
     p.add_argument("--out", default="", help="optional PNG: samples of seed 0, a row per loss")
     p.add_argument("--batch", type=int, default=100, help="real and generated points per update (PacGAN: 100)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of G and D (PacGAN: 1e-4)")
@@ -268,7 +321,7 @@ def parse_args(argv=None):
                    help="what follows +-: the std over seeds, or the standard error (PacGAN's)")
     args = p.parse_args(argv)
     args.dataset_names = _names(args.datasets, DATASETS, "--datasets")
-    args.loss_names = _names(args.losses, LOSS_SPECS, "--losses")
+    args.loss_names = _names(args.losses, LOSS_SPECS, "--losses", ROW_SETS)
     for flag in ("steps", "seeds", "batch", "g_width", "g_depth", "d_width", "d_depth", "pieces", "views",
                  "view_width"):
         if getattr(args, flag) < 1:
@@ -312,6 +365,12 @@ def main(argv=None) -> dict:
     total = time.time() - start
     table = report.format_table(results, args, real, DATASETS, LOSS_SPECS)
     note = report.format_note(args, total, diverged, NUM_EVAL, PACGAN_GAN_ROW)
+    tricks = [n for n in args.loss_names if n in TRICK_NOTES]
+    if tricks:
+        note += ("\nTrick rows (the nonsaturating row plus one trick): "
+                 + "; ".join(f"`{n}`: {TRICK_NOTES[n]}" for n in tricks) + ". PacGAN's PacGAN2 row: "
+                 + ", ".join(f"{DATASETS[d].label} {m} modes, {q}"
+                             for d, (m, q) in PACGAN_PAC2_ROW.items()) + ".")
     print(table)
     print()
     print(note)

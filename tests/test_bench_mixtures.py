@@ -72,3 +72,21 @@ def test_nonsaturating_gan_moves_the_samples_onto_a_gaussian():
 def test_flag_mistakes_fail_before_training(argv, match):
     with pytest.raises(ValueError, match=match):
         bench.parse_args(argv)
+
+
+def test_trick_rows_build_the_gan_with_their_trick():
+    kw = dict(batch=12, lr=1e-3, b1=0.8, b2=0.999, gen_kwargs=dict(width=8, depth=1),
+              critic_kwargs=dict(width=4, depth=1, pieces=2, view_width=2), views=3)
+    systems = {n: bench.mixture_system(bench.LOSS_SPECS[n], **kw) for n in bench.TRICK_NOTES}
+    assert systems["pacgan3"]._pack == 3 and systems["pacgan3"].networks["d"].in_dim == 6
+    assert systems["feature_matching"]._fm_weight == 1.0
+    assert not systems["feature_matching"]._g_adversarial
+    assert systems["minibatch_disc"].networks["d"].minibatch_kernels == 100
+    assert systems["minibatch_disc"]._batch_critic and systems["minibatch_std"]._batch_critic
+    assert systems["virtual_bn"].networks["g"].vbn_reference == 100
+    assert systems["historical_avg"].historical_weight == 1e-3
+    assert systems["label_smoothing"].config.loss.real_label == 0.9
+    args = bench.parse_args(["--losses", "tricks"])
+    assert args.loss_names == ["nonsaturating", *bench.TRICK_NOTES]
+    assert bench.parse_args([]).loss_names == [n for n in bench.LOSS_SPECS
+                                               if n not in bench.TRICK_NOTES]

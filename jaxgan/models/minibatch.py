@@ -16,7 +16,8 @@ constant 1). ``[f(x_i), o(x_i)]`` goes on to the next layer.
 
 **Minibatch standard deviation** (Karras et al. 2018, sec. 3). The batch is cut
 into groups of ``G`` consecutive examples; within a group, the standard
-deviation of every feature (and position) over the ``G`` examples,
+deviation of every feature (and position) over the ``G`` examples (a batch of
+fewer than ``G`` is one group),
 ``sqrt(Var + 1e-8)``, averaged over features and positions, is one number,
 appended to each example of the group as one more channel. (Karras et al.
 group examples ``i, i + n/G, ...``; consecutive groups keep each group within
@@ -87,6 +88,8 @@ def minibatch_stddev(h: jax.Array, group_size: int) -> jax.Array:
     [1.0, 1.0, 0.0001, 0.0001]
     """
     n = h.shape[0]
+    if group_size >= 1:  # A smaller batch (e.g. the two examples of initialisation) is one group.
+        group_size = min(group_size, n)
     if group_size < 1 or n % group_size:
         raise ModelConfigError(f"minibatch standard deviation groups {group_size} examples, but "
                                f"the batch (per device) holds {n}: make it a multiple of "
