@@ -10,7 +10,10 @@ uniform 64-d, gamma 0.75, lambda_k 0.001, Adam(1e-4, 0.5), batch 64; here one
 critic update per step (theirs: 5) and 3,000 steps, to train on 2 CPU cores in
 about a quarter of an hour.
 
-Not yet trained to a measured result here (its results will go to docs/results.md).
+Measured here (docs/results.md, section 7.1): with k clipped to [0, 1] (the
+paper's controller) the MNIST run collapsed to one texture by step 1000: k
+fell to 0 at step ~700 and stayed. Their code does not clip k, which this
+config now follows (energy.clip_k=False); that run is not measured yet.
 """
 
 from jaxgan.systems.lucic_configs import lucic_config

@@ -9,7 +9,11 @@ autoencoder critic with a 64-d code, z uniform 64-d, 28x28 digits); energy =
 per-example MSE on [-1, 1] images, margin 1, pull-away weight 0.1 (the paper's
 EBGAN-PT); Adam(2e-4, 0.5), batch 64, 3,000 steps.
 
-Not yet trained to a measured result here (its results will go to docs/results.md).
+Measured here (docs/results.md, section 7.1): MNIST, 3000 steps in 19 min 54 s
+on 2 CPU cores shared with other work; varied digits of all 10 classes,
+classifier FID 909.6 on 10,000 samples (real training images: 19.3),
+Inception FID 52.9 on 1,000 samples against 1,000 test images (real: 11.5).
+Fashion-MNIST: not yet run.
 """
 
 from jaxgan.systems.lucic_configs import lucic_config
