@@ -7,18 +7,16 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxgan import config as config_lib
 from jaxgan import parallel
 from jaxgan.config import ConfigError
 from jaxgan.engine import checkpoint
-from jaxgan.engine.state import init_state
-from jaxgan.engine.step import make_step
 from jaxgan.models import ModelConfigError, infogan_arch, minibatch, mlp, vbn
 from jaxgan.parallel import DATA_AXIS
 from jaxgan.systems import build_system
+from device_checks import assert_four_devices_equal_one, with_sgd
 from test_conditional_systems import BATCH, _batch, _config
 
 RNG = np.random.default_rng(0)
@@ -183,30 +181,16 @@ def _batch28(seed):
 def test_a_step_with_vbn_and_minibatch_layers_on_four_devices_equals_one_device(tmp_path):
     config = _tricks_config()
     config_lib.validate(config)
-    system = build_system(config)
-    system.groups = {n: dataclasses.replace(g, optimizer=optax.sgd(0.05))
-                     for n, g in system.groups.items()}
-    init = jax.device_get(init_state(system, jax.random.key(3)))
+    system = with_sgd(build_system(config))
+    init, one, _, _ = assert_four_devices_equal_one(
+        system, [(_batch28(10 + s),) for s in range(2)], BATCH, rtol=2e-5)
     assert "vbn" in init.collections["g"] and "minibatch" in init.params["d"]
-    results = []
-    for n in (1, 4):
-        mesh = parallel.make_mesh(jax.devices()[:n])
-        step = make_step(system, system.phases[0], mesh, global_batch=BATCH)
-        state = parallel.replicate(mesh, init)
-        for s in range(2):
-            state, m = step(state, (parallel.host_to_global(mesh, _batch28(10 + s)),))
-        results.append((state, jax.device_get(m)))
-    (one, m1), (four, m4) = results
-    for a, b in zip(jax.tree.leaves(jax.device_get(one)), jax.tree.leaves(jax.device_get(four)),
-                    strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
-    for k in m1:
-        np.testing.assert_allclose(m1[k], m4[k], rtol=2e-5, atol=2e-6, err_msg=k)
     # The reference batch is fixed (training does not move it) and comes back from a checkpoint.
-    np.testing.assert_array_equal(jax.device_get(one).collections["g"]["vbn"]["reference"]
+    np.testing.assert_array_equal(one.collections["g"]["vbn"]["reference"]
                                   ["reference_z"], init.collections["g"]["vbn"]["reference"]
                                   ["reference_z"])
     ckpt = checkpoint.Checkpointer(str(tmp_path))
+    one = parallel.replicate(parallel.make_mesh(jax.devices()[:1]), one)
     ckpt.save(2, one, {"data_step": 2})
     back, _ = ckpt.restore(checkpoint.abstract_like(one))
     ckpt.close()

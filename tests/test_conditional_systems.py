@@ -5,7 +5,6 @@ and honour the sampling contract (labels and codes round-trip; bad requests fail
 Networks are DCGAN at ``TINY`` widths on 32x32 images.
 """
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -18,13 +17,13 @@ import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
+from device_checks import assert_four_devices_equal_one, with_sgd
 from fake_data import write_mnist_cache
 from jaxgan import config as config_lib
 from jaxgan import parallel
 from jaxgan.config import ConfigError
 from jaxgan.engine.context import Context
 from jaxgan.engine.state import init_state
-from jaxgan.engine.step import make_step
 from jaxgan.models import ModelConfigError, dcgan
 from jaxgan.systems import build_system
 from jaxgan.systems.mnist_configs import digit_config
@@ -279,30 +278,9 @@ def test_cgan_critic_loss_is_the_conditional_minimax_of_d_x_given_y(conditioning
 
 @pytest.mark.parametrize("system_name", ["cgan", "acgan", "infogan"])
 def test_a_step_on_four_devices_equals_one_device(system_name):
-    assert jax.device_count() >= 4, "conftest.py gives 4 fake CPU devices"
-    config = _config(system_name)
-    system = build_system(config)
-    # SGD keeps updates proportional to gradients (Adam's first step is lr * sign(g)).
-    system.groups = {n: dataclasses.replace(g, optimizer=optax.sgd(0.05))
-                     for n, g in system.groups.items()}
-    init = jax.device_get(init_state(system, jax.random.key(3)))
-    results = []
-    for n in (1, 4):
-        mesh = parallel.make_mesh(jax.devices()[:n])
-        step = make_step(system, system.phases[0], mesh, global_batch=BATCH)
-        state = parallel.replicate(mesh, init)
-        metrics = []
-        for s in range(2):
-            state, m = step(state, (parallel.host_to_global(mesh, _batch(10 + s)),))
-            metrics.append(jax.device_get(m))
-        results.append((jax.device_get(state), metrics))
-    (one, m1), (four, m4) = results
-    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
-        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                                   rtol=2e-4, atol=2e-6)
-    for a, b in zip(m1, m4, strict=True):
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=2e-6, err_msg=k)
+    system = with_sgd(build_system(_config(system_name)))
+    init, _, four, _ = assert_four_devices_equal_one(
+        system, [(_batch(10 + s),) for s in range(2)], BATCH)
     for name in ("g", "d"):
         assert not all(np.allclose(a, b) for a, b in zip(jax.tree.leaves(init.params[name]),
                                                          jax.tree.leaves(four.params[name])))

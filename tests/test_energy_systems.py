@@ -5,24 +5,22 @@ on 4 devices equal to 1, and a run that resumes bit-exactly (k included) and sam
 Networks: the InfoGAN generator and the autoencoder at ``TINY`` widths on 28x28 images.
 """
 
-import dataclasses
 import json
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from jax.sharding import PartitionSpec as P
 
+from device_checks import assert_four_devices_equal_one, with_sgd
 from fake_data import write_mnist_cache
 from jaxgan import config as config_lib
 from jaxgan import parallel
 from jaxgan.config import ConfigError
 from jaxgan.engine.context import Context
 from jaxgan.engine.state import init_state
-from jaxgan.engine.step import make_step
 from jaxgan.models import autoencoder
 from jaxgan.models.autoencoder import Autoencoder
 from jaxgan.systems import build_system
@@ -229,30 +227,10 @@ def test_began_losses_k_and_m_global_against_an_independent_computation():
 
 @pytest.mark.parametrize("system_name", ["began", "ebgan"])
 def test_a_step_on_four_devices_equals_one_device(system_name):
-    assert jax.device_count() >= 4, "conftest.py gives 4 fake CPU devices"
     config = _config(system_name)
-    system = build_system(config)
-    # SGD keeps updates proportional to gradients (Adam's first step is lr * sign(g)).
-    system.groups = {n: dataclasses.replace(g, optimizer=optax.sgd(0.05))
-                     for n, g in system.groups.items()}
-    init = jax.device_get(init_state(system, jax.random.key(3)))
-    results = []
-    for n in (1, 4):
-        mesh = parallel.make_mesh(jax.devices()[:n])
-        step = make_step(system, system.phases[0], mesh, global_batch=BATCH)
-        state = parallel.replicate(mesh, init)
-        metrics = []
-        for s in range(3):
-            state, m = step(state, (parallel.host_to_global(mesh, {"image": _images(10 + s)}),))
-            metrics.append(jax.device_get(m))
-        results.append((jax.device_get(state), metrics))
-    (one, m1), (four, m4) = results
-    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
-        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64),
-                                   rtol=2e-4, atol=2e-6)
-    for a, b in zip(m1, m4, strict=True):
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=2e-6, err_msg=k)
+    system = with_sgd(build_system(config))
+    _, _, four, _ = assert_four_devices_equal_one(
+        system, [({"image": _images(10 + s)},) for s in range(3)], BATCH)
     if system_name == "began":
         assert float(four.extra["k"]) != pytest.approx(config.energy.k_init)  # k moved
 

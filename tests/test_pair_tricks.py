@@ -2,22 +2,19 @@
 DiffAugment, each against an independent computation, and a step with all of them on four
 devices equal to one device."""
 
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from jaxgan import augment
 from jaxgan import config as config_lib
-from jaxgan import parallel
 from jaxgan.config import ConfigError
 from jaxgan.engine.state import init_state
-from jaxgan.engine.step import make_step
 from jaxgan.systems import build_system
 from jaxgan.systems.gan import AUGMENT_SALT, pack
+from device_checks import assert_four_devices_equal_one, with_sgd
 from test_conditional_systems import (BATCH, _batch, _check_grads, _config, _fake, _loss_fn,
                                       _softplus)
 
@@ -154,24 +151,7 @@ def test_a_step_with_every_trick_on_four_devices_equals_one_device():
                      reg__diffaugment="color,translation,cutout", loss__feature_matching=0.5,
                      loss__name="nonsaturating", reg__gp_weight=1.0)
     config_lib.validate(config)
-    system = build_system(config)
-    system.groups = {n: dataclasses.replace(g, optimizer=optax.sgd(0.05))
-                     for n, g in system.groups.items()}
-    init = jax.device_get(init_state(system, jax.random.key(3)))
-    results = []
-    for n in (1, 4):
-        mesh = parallel.make_mesh(jax.devices()[:n])
-        step = make_step(system, system.phases[0], mesh, global_batch=BATCH)
-        state = parallel.replicate(mesh, init)
-        metrics = []
-        for s in range(2):
-            state, m = step(state, (parallel.host_to_global(mesh, _batch(10 + s)),))
-            metrics.append(jax.device_get(m))
-        results.append((jax.device_get(state), metrics))
-    (one, m1), (four, m4) = results
-    for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(four), strict=True):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
-    for a, b in zip(m1, m4, strict=True):
-        assert "feature_matching" in a and "gp" in a
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=2e-6, err_msg=k)
+    system = with_sgd(build_system(config))
+    _, _, _, metrics = assert_four_devices_equal_one(
+        system, [(_batch(10 + s),) for s in range(2)], BATCH, rtol=2e-5)
+    assert "feature_matching" in metrics[-1] and "gp" in metrics[-1]
