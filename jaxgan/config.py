@@ -99,6 +99,10 @@ def base_config() -> ml_collections.ConfigDict:
     en.k_init = 0.0  # BEGAN's k at step 0.
     en.clip_k = True  # BEGAN's k clipped to [0, 1] (the paper); Lucic et al.'s code does not.
 
+    # ---- BiGAN / ALI ('bigan'): an encoder and a critic of (image, code) pairs ----
+    c.bigan = bg = ml_collections.ConfigDict()
+    bg.e_width = 1024  # Hidden width of the encoder (the generator's and critic's: model.*_width).
+
     # ---- regularizers (a weight of 0 turns one off) -----------------------
     c.reg = r = ml_collections.ConfigDict()
     r.gp_weight = 0.0  # WGAN-GP lambda.

@@ -132,8 +132,10 @@ class Progress:
     def line(self, step: int, images_per_step: int, values: Mapping[str, Any]) -> str:
         rate = self.rate(step)
         eta = (self.total - step) / rate if rate and math.isfinite(rate) and rate > 0 else float("nan")
+        # Every group's loss (``<group>_loss``) and the critic's usual diagnostics.
         shown = " ".join(f"{k}={_plain(v):.4g}" for k, v in values.items()
-                         if k in ("d_loss", "g_loss", "gp", "real_score", "fake_score"))
+                         if (k.endswith("_loss") and k.count("_") == 1)
+                         or k in ("gp", "real_score", "fake_score"))
         eta_s = time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "--:--:--"
         speed = f"{rate * images_per_step:.1f}" if math.isfinite(rate) else "--"
         text = (f"step {step}/{self.total} | {speed} img/s | "

@@ -1,13 +1,16 @@
 """The engine's device-count guarantee, checked the same way for every system: the same steps
-from the same state on one device and on four give the same state and metrics."""
+from the same state on one device and on four give the same state and metrics; and a group's
+loss as the step computes it, for comparison with an independent computation."""
 
 import dataclasses
 
 import jax
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 
 from jaxgan import parallel
+from jaxgan.engine.context import Context
 from jaxgan.engine.state import init_state
 from jaxgan.engine.step import make_step
 
@@ -48,3 +51,17 @@ def assert_four_devices_equal_one(system, batches, global_batch: int, *, seed: i
         for k in a:
             np.testing.assert_allclose(a[k], b[k], rtol=rtol, atol=atol, err_msg=k)
     return init, one, four, m4
+
+
+def group_loss_on_one_device(system, group: str, state, key, local_batch: int):
+    """``(params, batch) -> (loss, metrics)``: the system's own loss of ``group`` as the step
+    computes it, on one device, jitted (to compare with an independent computation)."""
+    mesh = parallel.make_mesh(jax.devices()[:1])
+
+    def replica(params, batch):
+        ctx = Context(system.networks, params, state.collections, key, local_batch=local_batch,
+                      extra=state.extra, step=state.step)
+        return system.groups[group].loss(ctx, batch)
+
+    return jax.jit(jax.shard_map(replica, mesh=mesh, in_specs=(P(), P(parallel.DATA_AXIS)),
+                                 out_specs=(P(), P()), check_vma=False))

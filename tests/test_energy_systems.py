@@ -12,14 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import PartitionSpec as P
 
-from device_checks import assert_four_devices_equal_one, with_sgd
+from device_checks import assert_four_devices_equal_one, group_loss_on_one_device, with_sgd
 from fake_data import write_mnist_cache
 from jaxgan import config as config_lib
-from jaxgan import parallel
 from jaxgan.config import ConfigError
-from jaxgan.engine.context import Context
 from jaxgan.engine.state import init_state
 from jaxgan.models import autoencoder
 from jaxgan.models.autoencoder import Autoencoder
@@ -62,16 +59,8 @@ def _setup(system_name, **overrides):
 
 
 def _loss_fn(system, group, state, key, batch):
-    """``params -> (loss, metrics)``: the system's own loss of ``group`` on one device, jitted."""
-    mesh = parallel.make_mesh(jax.devices()[:1])
-
-    def replica(params, batch):
-        ctx = Context(system.networks, params, state.collections, key, local_batch=BATCH,
-                      extra=state.extra, step=state.step)
-        return system.groups[group].loss(ctx, batch)
-
-    return jax.jit(jax.shard_map(replica, mesh=mesh, in_specs=(P(), P(parallel.DATA_AXIS)),
-                                 out_specs=(P(), P()), check_vma=False))
+    del batch
+    return group_loss_on_one_device(system, group, state, key, BATCH)
 
 
 def _uniform_z(key, config):

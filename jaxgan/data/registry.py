@@ -3,9 +3,9 @@
 Each entry is a plain function ``(data_cfg) -> ArraySource``. Optional
 ``data_cfg`` fields a source reads (with ``.get``, so the base config need not
 list them): ``resize_filter`` (every resizing source; default bicubic),
-``fit`` (mnist/fashion_mnist/stacked_mnist: 'pad' or 'resize'), ``crop_size``,
-``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist, stacked_mnist),
-``stack_seed`` and ``stack_size`` (stacked_mnist).
+``fit`` (mnist/fashion_mnist/stacked_mnist/mnist_m: 'pad' or 'resize'), ``crop_size``,
+``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist, stacked_mnist, mnist_m),
+``stack_seed`` and ``stack_size`` (stacked_mnist), ``mnistm_seed`` (mnist_m).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any, Callable
 from jaxgan.data.image_folder import IMAGE_EXTENSIONS, load_image_folder
 from jaxgan.data.lfw import load_lfw_faces
 from jaxgan.data.mnist import load_fashion_mnist, load_mnist
+from jaxgan.data.mnist_m import load_mnist_m
 from jaxgan.data.source import (ArraySource, DatasetNotFoundError, MissingDependencyError,
                                 UnknownDatasetError, cfg_get)
 from jaxgan.data.stacked_mnist import load_stacked_mnist
@@ -79,6 +80,7 @@ DATASETS: dict[str, Callable[[Any], ArraySource]] = {
     "mnist": load_mnist,
     "fashion_mnist": load_fashion_mnist,
     "stacked_mnist": load_stacked_mnist,
+    "mnist_m": load_mnist_m,
     "lfw_faces": load_lfw_faces,
     "image_folder": load_image_folder,
     "tfds": load_tfds,

@@ -14,7 +14,8 @@ mean over the non-batch dimensions; ``.mean()`` is the batch estimate.
 Modules: :mod:`~jaxgan.losses.adversarial` (minimax, non-saturating, LSGAN,
 Wasserstein, hinge), :mod:`~jaxgan.losses.lga` (the Local Gradient Amplifier),
 :mod:`~jaxgan.losses.energy` (EBGAN, BEGAN), :mod:`~jaxgan.losses.auxiliary`
-(AC-GAN, InfoGAN).
+(AC-GAN, InfoGAN), :mod:`~jaxgan.losses.inference` (BiGAN / ALI's joint pairs),
+:mod:`~jaxgan.losses.translation` (CycleGAN's cycle-consistency and identity losses).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ from jaxgan.losses.energy import (
     pullaway_term,
     reconstruction_energy,
 )
+from jaxgan.losses.inference import bigan_d, bigan_ge
 from jaxgan.losses.lga import LGA_MODES, lga, lga_g
+from jaxgan.losses.translation import cycle_consistency, identity_loss
 
 
 class AdversarialLoss(NamedTuple):
@@ -106,11 +109,15 @@ __all__ = [
     "began_d",
     "began_g",
     "began_update_k",
+    "bigan_d",
+    "bigan_ge",
+    "cycle_consistency",
     "ebgan_d",
     "ebgan_g",
     "get_loss",
     "hinge_d",
     "hinge_g",
+    "identity_loss",
     "infogan_mutual_information",
     "lga",
     "lga_g",
