@@ -28,6 +28,10 @@ def base_config() -> ml_collections.ConfigDict:
     d.random_flip = False  # Random horizontal flips (never for digits).
     d.split = "train"
     d.num_classes = 0  # > 0: labels are fed to conditional models.
+    # data.name='unpaired' (image-to-image translation): the two domains, each a data set
+    # name (e.g. 'mnist', 'mnist_m') or a folder of images; drawn apart, never paired.
+    d.a = ""
+    d.b = ""
     d.prefetch = 2  # Batches placed on the devices ahead of the step.
 
     # ---- models -----------------------------------------------------------

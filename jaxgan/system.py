@@ -22,7 +22,8 @@ step, the train state, the loop, checkpoints and sampling.
   per phase.
 * **extra state**: anything neither a parameter nor an optimizer state
   (BEGAN's k, a fade-in alpha, an image pool), from :meth:`System.init_extra`,
-  updated once per step by :meth:`System.update_extra`.
+  updated once per step by :meth:`System.update_extra`, or by a group's loss
+  with ``ctx.set_extra`` (an image pool queried with that update's fakes).
 * **sampling**: :meth:`System.latents` draws what :meth:`System.render` turns
   into images; ``ema`` names the networks that keep an exponential moving
   average, which sampling uses. A system whose latents carry named factors

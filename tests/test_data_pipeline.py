@@ -241,3 +241,78 @@ def test_two_real_processes_assemble_the_global_batch():
             proc.kill()
     for i, (proc, out) in enumerate(zip(procs, outs)):
         assert proc.returncode == 0 and f"host {i} ok" in out, out[-3000:]
+
+
+# ---- two unpaired domains (image-to-image translation) ------------------------------------
+
+def make_two_domains(n_b=20):
+    a = make_source()
+    b_images = np.full((n_b, 4, 6, 3), 200, np.uint8)
+    b_images[..., 0] = np.arange(n_b, dtype=np.uint8)[:, None, None]
+    b = ArraySource(b_images, None, 0, "toy_b")
+    return ArraySource(a.images, a.labels, a.num_classes, "pair", domain_b=b)
+
+
+def test_second_domain_has_its_own_order_epochs_and_flips(mesh):
+    src = make_two_domains()  # domain b: 20 examples, 2 steps an epoch; domain a: 6
+    with Pipeline(src, global_batch_size=B, mesh=mesh, seed=4, random_flip=True) as p:
+        batches = [next(p) for _ in range(6)]
+    a_ids = [example_ids(b["image"]) for b in batches]
+    b_ids = [example_ids(b["image_b"]) for b in batches]
+    assert all(np.asarray(b["label_b"]).tolist() == [0] * B for b in batches)  # unlabelled
+    for epoch in range(3):  # each of domain b's epochs: distinct examples, 2 steps
+        seen = np.concatenate(b_ids[2 * epoch:2 * epoch + 2])
+        assert len(set(seen.tolist())) == 2 * B and seen.max() < 20
+    # The two domains are not walked in one order: their pairs change from epoch to epoch.
+    assert not all(np.array_equal(a_ids[s] % 20, b_ids[s]) for s in range(6))
+    pairs = {(a, b) for s in range(2) for a, b in zip(a_ids[s], b_ids[s])}
+    assert not pairs <= {(a, b) for s in range(2, 4) for a, b in zip(a_ids[s], b_ids[s])}
+    # Domain b's flips are drawn apart from domain a's.
+    flips = [p.global_flips(s) for s in range(6)]
+    flips_b = [p.global_flips(s, domain_b=True) for s in range(6)]
+    assert not all(np.array_equal(f, g) for f, g in zip(flips, flips_b))
+    first = np.asarray(batches[0]["image_b"])
+    raw = src.domain_b.images[b_ids[0]].astype(np.float32) / 127.5 - 1.0
+    raw = np.where(flips_b[0][:, None, None, None], raw[:, :, ::-1], raw)
+    np.testing.assert_allclose(first, raw, atol=1e-6)
+
+
+def test_second_domain_resumes_and_is_checked_on_restore(mesh):
+    src = make_two_domains()
+    with Pipeline(src, global_batch_size=B, mesh=mesh, seed=1, prefetch=0) as p:
+        straight = [np.asarray(next(p)["image_b"]) for _ in range(5)]
+        state = p.state()
+    assert state["num_examples_b"] == 20 and state["source_b"] == "toy_b"
+    with Pipeline.restore(src, {**state, "step": 3}, mesh=mesh, prefetch=0) as resumed:
+        np.testing.assert_array_equal(np.asarray(next(resumed)["image_b"]), straight[3])
+    with pytest.raises(ValueError, match="num_examples_b"):
+        Pipeline.restore(make_two_domains(n_b=24), state, mesh=mesh)
+    a_alone = ArraySource(src.images, src.labels, src.num_classes, "pair")
+    with pytest.raises(ValueError, match="num_examples_b"):
+        Pipeline.restore(a_alone, state, mesh=mesh)
+    with pytest.raises(ValueError, match="in its smaller domain"):
+        Pipeline(make_two_domains(n_b=6), global_batch_size=B, mesh=mesh, seed=0)
+    with pytest.raises(ValueError, match="one shape"):
+        ArraySource(src.images, None, 0, "x", domain_b=ArraySource(src.images[:, :2], None, 0, "y"))
+
+
+def test_unpaired_source_reads_two_named_domains(tmp_path):
+    from jaxgan.data import load_dataset
+    from jaxgan.data.source import UnknownDatasetError
+    from PIL import Image
+    from fake_data import write_mnist_cache
+
+    root = write_mnist_cache(tmp_path / "data")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((10, 10, 3), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    cfg = {"name": "unpaired", "a": "mnist", "b": str(folder), "data_dir": root,
+           "image_size": 28, "channels": 3, "num_classes": 0, "split": "train"}
+    src = load_dataset(cfg)
+    assert src.images.shape[1:] == (28, 28, 3) and src.labels is not None
+    assert len(src.domain_b) == 3 and src.domain_b.images.shape[1:] == (28, 28, 3)
+    with pytest.raises(ValueError, match="set --config.data.b"):
+        load_dataset({**cfg, "b": ""})
+    with pytest.raises(UnknownDatasetError, match="data.a='nope'"):
+        load_dataset({**cfg, "a": "nope"})

@@ -27,7 +27,8 @@ from jax.sharding import Mesh
 from jaxgan import parallel
 from jaxgan.data.source import ArraySource
 
-_ORDER_STREAM, _FLIP_STREAM = 0, 1  # Separate SeedSequence streams for order and flips.
+# Separate SeedSequence streams for order and flips, and for a second domain's (unpaired) ones.
+_ORDER_STREAM, _FLIP_STREAM, _ORDER_STREAM_B, _FLIP_STREAM_B = 0, 1, 2, 3
 
 
 # x / 127.5 - 1 for every uint8 value, rounded once by numpy. Looking it up on
@@ -67,7 +68,10 @@ class Pipeline:
 
     ``image`` is float32 ``[B, H, W, C]`` in [-1, 1] (``x / 127.5 - 1`` of the
     uint8 pixels) and ``label`` int32 ``[B]`` (zeros when the source has no
-    labels), both ``jax.Array`` sharded over the mesh's ``'data'`` axis.
+    labels), both ``jax.Array`` sharded over the mesh's ``'data'`` axis. A
+    source with a second domain (``source.domain_b``) adds ``image_b`` and
+    ``label_b``: that domain's rows, in epochs and an order of its own (so the
+    two domains are never paired), flipped by draws of their own.
 
     Args:
       source: the decoded data.
@@ -94,9 +98,11 @@ class Pipeline:
                  process_index: int | None = None, process_count: int | None = None):
         n = len(source)
         parallel.check_batch_size(global_batch_size, mesh)
-        if global_batch_size <= 0 or global_batch_size > n:
-            raise ValueError(f"train.batch_size={global_batch_size} must be in [1, {n}]: "
-                             f"{source.name} has {n} examples.")
+        smallest = min(n, len(source.domain_b)) if source.domain_b is not None else n
+        if global_batch_size <= 0 or global_batch_size > smallest:
+            raise ValueError(f"train.batch_size={global_batch_size} must be in [1, {smallest}]: "
+                             f"{source.name} has {smallest} examples"
+                             f"{' in its smaller domain' if smallest != n else ''}.")
         if int(seed) < 0 or int(start_step) < 0 or int(prefetch) < 0:
             raise ValueError(f"seed={seed}, start_step={start_step} and prefetch={prefetch} "
                              "must all be >= 0.")
@@ -119,6 +125,9 @@ class Pipeline:
         self.seed = int(seed)
         self.global_batch_size = int(global_batch_size)
         self.steps_per_epoch = n // self.global_batch_size
+        self._b = source.domain_b
+        self.steps_per_epoch_b = (len(self._b) // self.global_batch_size
+                                  if self._b is not None else 0)
         self.random_flip = bool(random_flip)
         self.prefetch = int(prefetch)
         self.process_index, self.process_count = pi, pc
@@ -126,8 +135,10 @@ class Pipeline:
         self.step = int(start_step)  # The step of the next batch __next__ returns.
         self._labels = (source.labels if source.labels is not None
                         else np.zeros((n,), np.int32))
+        self._labels_b = (None if self._b is None else self._b.labels if self._b.labels is not None
+                          else np.zeros((len(self._b),), np.int32))
         self._order_lock = threading.Lock()
-        self._order_cache: tuple[int, np.ndarray] | None = None
+        self._order_cache: dict[int, tuple[int, np.ndarray]] = {}
         self._queue: queue.Queue | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -135,25 +146,30 @@ class Pipeline:
 
     # ---- the pure part: (seed, step) -> indices, flips, host rows ---------
 
-    def epoch_order(self, epoch: int) -> np.ndarray:
-        """The permutation of all N examples that epoch ``epoch`` walks through."""
+    def epoch_order(self, epoch: int, *, domain_b: bool = False) -> np.ndarray:
+        """The permutation of all N examples (of domain b: its own) that epoch ``epoch`` walks."""
+        stream = _ORDER_STREAM_B if domain_b else _ORDER_STREAM
+        n = len(self._b) if domain_b else len(self.source)
         with self._order_lock:
-            if self._order_cache is None or self._order_cache[0] != epoch:
-                rng = np.random.default_rng([self.seed, _ORDER_STREAM, epoch])
-                self._order_cache = (epoch, rng.permutation(len(self.source)))
-            return self._order_cache[1]
+            cached = self._order_cache.get(stream)
+            if cached is None or cached[0] != epoch:
+                rng = np.random.default_rng([self.seed, stream, epoch])
+                self._order_cache[stream] = cached = (epoch, rng.permutation(n))
+            return cached[1]
 
-    def global_indices(self, step: int) -> np.ndarray:
+    def global_indices(self, step: int, *, domain_b: bool = False) -> np.ndarray:
         """Example indices of the whole global batch at ``step``, in row order."""
-        epoch, i = divmod(int(step), self.steps_per_epoch)
+        per_epoch = self.steps_per_epoch_b if domain_b else self.steps_per_epoch
+        epoch, i = divmod(int(step), per_epoch)
         b = self.global_batch_size
-        return self.epoch_order(epoch)[i * b:(i + 1) * b]
+        return self.epoch_order(epoch, domain_b=domain_b)[i * b:(i + 1) * b]
 
-    def global_flips(self, step: int) -> np.ndarray:
+    def global_flips(self, step: int, *, domain_b: bool = False) -> np.ndarray:
         """bool ``[B]``: which rows of the global batch at ``step`` are flipped."""
         if not self.random_flip:
             return np.zeros((self.global_batch_size,), bool)
-        rng = np.random.default_rng([self.seed, _FLIP_STREAM, int(step)])
+        stream = _FLIP_STREAM_B if domain_b else _FLIP_STREAM
+        rng = np.random.default_rng([self.seed, stream, int(step)])
         return rng.random(self.global_batch_size) < 0.5
 
     def host_batch(self, step: int) -> dict[str, np.ndarray]:
@@ -164,8 +180,13 @@ class Pipeline:
         ``flip`` rows horizontally once they are on the devices.
         """
         idx = self.global_indices(step)[self.rows]
-        return {"image": self.source.images[idx], "label": self._labels[idx],
-                "flip": self.global_flips(step)[self.rows]}
+        out = {"image": self.source.images[idx], "label": self._labels[idx],
+               "flip": self.global_flips(step)[self.rows]}
+        if self._b is not None:
+            idx = self.global_indices(step, domain_b=True)[self.rows]
+            out.update(image_b=self._b.images[idx], label_b=self._labels_b[idx],
+                       flip_b=self.global_flips(step, domain_b=True)[self.rows])
+        return out
 
     def device_batch(self, step: int) -> dict[str, jax.Array]:
         """The global batch at ``step`` on the mesh, float32 in [-1, 1]."""
@@ -175,24 +196,34 @@ class Pipeline:
                 "only host_batch() is available. Drop process_index/process_count to train.")
         local = self.host_batch(step)
         if not self.random_flip:
-            del local["flip"]
+            local = {k: v for k, v in local.items() if not k.startswith("flip")}
         batch = parallel.host_to_global(self.mesh, local)
-        image = (_flip_to_float(batch["image"], batch["flip"]) if self.random_flip
-                 else _to_float(batch["image"]))
-        return {"image": image, "label": batch["label"]}
+        out = {}
+        for suffix in ("", "_b") if self._b is not None else ("",):
+            images = batch["image" + suffix]
+            out["image" + suffix] = (_flip_to_float(images, batch["flip" + suffix])
+                                     if self.random_flip else _to_float(images))
+            out["label" + suffix] = batch["label" + suffix]
+        return out
 
     # ---- resume -----------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint stores to resume the data where it stopped."""
-        return {"step": self.step, "seed": self.seed, "global_batch_size": self.global_batch_size,
-                "num_examples": len(self.source), "source": self.source.name}
+        state = {"step": self.step, "seed": self.seed, "global_batch_size": self.global_batch_size,
+                 "num_examples": len(self.source), "source": self.source.name}
+        if self._b is not None:
+            state.update(num_examples_b=len(self._b), source_b=self._b.name)
+        return state
 
     @classmethod
     def restore(cls, source: ArraySource, state: dict[str, Any], *, mesh: Mesh,
                 **kwargs) -> "Pipeline":
         """A pipeline that continues from :meth:`state`'s output, checked against ``source``."""
-        for key, now in (("num_examples", len(source)), ("source", source.name)):
+        b = source.domain_b
+        for key, now in (("num_examples", len(source)), ("source", source.name),
+                         ("num_examples_b", len(b) if b is not None else None),
+                         ("source_b", b.name if b is not None else None)):
             if state.get(key, now) != now:
                 raise ValueError(
                     f"the saved data position is for {key}={state[key]!r} but the data now has "

@@ -5,7 +5,8 @@ Each entry is a plain function ``(data_cfg) -> ArraySource``. Optional
 list them): ``resize_filter`` (every resizing source; default bicubic),
 ``fit`` (mnist/fashion_mnist/stacked_mnist/mnist_m: 'pad' or 'resize'), ``crop_size``,
 ``cache_dir``, ``tfds_name``, ``image_key``, ``download`` (mnist, stacked_mnist, mnist_m),
-``stack_seed`` and ``stack_size`` (stacked_mnist), ``mnistm_seed`` (mnist_m).
+``stack_seed`` and ``stack_size`` (stacked_mnist), ``mnistm_seed`` (mnist_m), ``a`` and
+``b`` (unpaired: :func:`load_unpaired`).
 """
 
 from __future__ import annotations
@@ -89,6 +90,38 @@ DATASETS: dict[str, Callable[[Any], ArraySource]] = {
     "celeb_a": load_celeb_a,
     "lsun_bedroom": load_lsun_bedroom,
 }
+
+
+def load_unpaired(cfg: Any) -> ArraySource:
+    """Two unpaired domains, ``data.a`` and ``data.b``: domain a's source with ``domain_b`` set.
+
+    Each of ``data.a`` / ``data.b`` is a key of :data:`DATASETS` (read with the rest of
+    ``config.data``: size, channels, split) or a folder of images (read as
+    ``image_folder``). Labels are kept where a domain has them (MNIST against MNIST-M:
+    the digit's class, for measuring whether a translation keeps it)."""
+    domains = []
+    for field in ("a", "b"):
+        spec = str(cfg_get(cfg, field, "") or "")
+        if not spec:
+            raise ValueError(f"data.name='unpaired' needs both domains: set --config.data.{field} "
+                             "to a data set name (e.g. mnist, mnist_m) or a folder of images.")
+        sub = dict(cfg) if isinstance(cfg, dict) else cfg.to_dict()
+        sub.update(a="", b="", num_classes=0)
+        if spec in DATASETS and spec != "unpaired":
+            sub["name"] = spec
+        elif os.path.isdir(os.path.expanduser(spec)):
+            sub.update(name="image_folder", data_dir=spec)
+        else:
+            raise UnknownDatasetError(
+                f"data.{field}={spec!r} is neither a data set ({sorted(set(DATASETS) - {'unpaired'})})"
+                " nor a folder of images on this machine.")
+        domains.append(DATASETS[sub["name"]](sub))
+    a, b = domains
+    return ArraySource(a.images, a.labels, a.num_classes, f"unpaired({a.name}, {b.name})",
+                       origin=a.origin, domain_b=b)
+
+
+DATASETS["unpaired"] = load_unpaired
 
 
 def load_dataset(data_cfg: Any) -> ArraySource:

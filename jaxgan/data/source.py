@@ -49,6 +49,9 @@ class ArraySource:
       num_classes: the number of classes of ``labels`` (0 when there are none).
       name: the ``DATASETS`` key (or a description) of the data.
       origin: where the pixels came from and how they were transformed, for logs.
+      domain_b: a second, unpaired domain (image-to-image translation): its own images
+        (same shape) and labels. The pipeline draws its rows in an order of its own, so
+        no pair of the two domains is ever fixed; its batches carry ``image_b``, ``label_b``.
     """
 
     images: np.ndarray
@@ -56,6 +59,7 @@ class ArraySource:
     num_classes: int
     name: str
     origin: str = ""
+    domain_b: "ArraySource | None" = None
 
     def __post_init__(self):
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
@@ -75,6 +79,13 @@ class ArraySource:
                                  f"{self.num_classes}).")
         elif self.num_classes:
             raise ValueError("ArraySource.num_classes must be 0 when there are no labels.")
+        if self.domain_b is not None:
+            if self.domain_b.domain_b is not None:
+                raise ValueError("ArraySource.domain_b cannot have a domain_b of its own.")
+            if self.domain_b.images.shape[1:] != self.images.shape[1:]:
+                raise ValueError(f"the two domains' images must have one shape; got "
+                                 f"{self.images.shape[1:]} and {self.domain_b.images.shape[1:]}: "
+                                 "give both the same data.image_size and data.channels.")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -88,7 +99,8 @@ class ArraySource:
         n, h, w, c = self.images.shape
         classes = f"{self.num_classes} classes" if self.labels is not None else "no labels"
         text = f"{self.name}: {n} images {h}x{w}x{c} uint8, {classes}"
-        return f"{text}; {self.origin}" if self.origin else text
+        text = f"{text}; {self.origin}" if self.origin else text
+        return f"{text}; domain b: {self.domain_b.describe()}" if self.domain_b else text
 
 
 def cfg_get(cfg: Any, name: str, default: Any = None) -> Any:

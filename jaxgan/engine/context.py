@@ -17,6 +17,11 @@ batch. :class:`Context` gives it three things:
   own rows, so a run does not depend on the device count;
 * ``ctx.key``: this update's key, ``fold_in(key(seed), step)`` split by group
   and folded with the repeat index.
+
+A loss may also replace an entry of the system's extra state with
+``ctx.set_extra(name, value)`` (an image pool queried with this update's
+fakes): the new value is the state's from this update on, for the next
+groups and for ``update_extra``.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 from jax import lax
 
 from jaxgan.parallel import DATA_AXIS
@@ -46,6 +52,7 @@ class Context:
         self._params = params
         self._collections = dict(collections)
         self._updated: dict[str, Any] = {}
+        self._extra_updates: dict[str, Any] = {}
         self.key = key
         self.local_batch = local_batch
         self.extra = extra
@@ -85,6 +92,36 @@ class Context:
 
     def updated_collections(self) -> dict[str, Any]:
         return dict(self._updated)
+
+    def gather_global(self, x: jax.Array) -> jax.Array:
+        """Every replica's rows of ``x`` in global-batch order, as one replicated value.
+
+        Each replica's rows are placed in zeros and the placements summed over the mesh, so
+        every value is its own plus zeros (exact), and the result is typed as the same on
+        every replica, as a value written with :meth:`set_extra` must be (``lax.all_gather``
+        gives the same numbers but is typed per replica)."""
+        full = jnp.zeros((x.shape[0] * lax.axis_size(DATA_AXIS), *x.shape[1:]), x.dtype)
+        full = lax.dynamic_update_slice_in_dim(full, x, lax.axis_index(DATA_AXIS) * x.shape[0], 0)
+        return lax.psum(full, DATA_AXIS)
+
+    # ---- extra state ----------------------------------------------------------------------
+    def set_extra(self, name: str, value) -> None:
+        """Replaces ``extra[name]`` from this update on. ``value`` must have the entry's
+        structure, shapes and dtypes, and be the same on every replica: compute it from
+        global-batch values (:meth:`gather_global`, ``pmean``), never from this replica's rows
+        alone, or the state would depend on the device count."""
+        if not self.extra or name not in self.extra:
+            raise KeyError(f"the system's extra state has no entry {name!r} to set; declare it "
+                           f"in init_extra() (it has {sorted(self.extra or {})}).")
+        want = jax.tree.structure(self.extra[name])
+        if jax.tree.structure(value) != want:
+            raise ValueError(f"extra[{name!r}] must keep its structure {want}, got "
+                             f"{jax.tree.structure(value)}.")
+        self._extra_updates[name] = value
+        self.extra = {**self.extra, name: value}
+
+    def updated_extra(self) -> dict[str, Any]:
+        return dict(self._extra_updates)
 
     # ---- randomness for the global batch -------------------------------------------------
     def rows(self, x: jax.Array) -> jax.Array:

@@ -66,9 +66,10 @@ def _update(networks, group, state: TrainState, batch, key, local_batch: int,
                            for n in group.networks)
             metrics = {**metrics, f"{group.name}_historical": distance}
             loss = loss + historical_weight * distance
-        return loss, (metrics, ctx.updated_collections())
+        return loss, (metrics, ctx.updated_collections(), ctx.updated_extra())
 
-    (loss, (metrics, collections)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    (loss, (metrics, collections, extra)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        trainable)
     updates, opt_state = group.optimizer.update(grads, state.opt_states[group.name], trainable)
     new = optax.apply_updates(trainable, updates)
     if group.constrain is not None:
@@ -78,6 +79,7 @@ def _update(networks, group, state: TrainState, batch, key, local_batch: int,
     metrics[f"{group.name}_grad_norm"] = optax.tree.norm(grads)
     state = state.replace(params={**state.params, **new},
                           collections={**state.collections, **collections},
+                          extra={**state.extra, **extra} if extra else state.extra,
                           opt_states={**state.opt_states, group.name: opt_state})
     return state, metrics
 
