@@ -107,6 +107,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.bigan = bg = ml_collections.ConfigDict()
     bg.e_width = 1024  # Hidden width of the encoder (the generator's and critic's: model.*_width).
 
+    # ---- CycleGAN ('cyclegan'): two generators, two patch critics, unpaired domains ----
+    c.cyclegan = cg = ml_collections.ConfigDict()
+    cg.cycle_weight = 10.0  # lambda of the cycle-consistency L1 terms.
+    cg.identity_weight = 0.5  # lambda_id: the identity terms weigh lambda * lambda_id (0: none).
+    cg.pool_size = 50  # Generated images each critic's history pool keeps (0: no pool).
+    cg.blocks = 6  # Residual blocks of each ResNet generator.
+    cg.d_layers = 3  # Stride-2 layers of each PatchGAN critic (3: 70x70 patches).
+    cg.norm = "instance"  # 'instance' or 'none', in both kinds of network.
+
     # ---- regularizers (a weight of 0 turns one off) -----------------------
     c.reg = r = ml_collections.ConfigDict()
     r.gp_weight = 0.0  # WGAN-GP lambda.

@@ -5,7 +5,7 @@ engine (:mod:`jaxgan.engine`) trains, checkpoints and samples every one alike.
 
 Example:
   >>> sorted(SYSTEMS)
-  ['acgan', 'began', 'bigan', 'cgan', 'ebgan', 'gan', 'infogan', 'sgan']
+  ['acgan', 'began', 'bigan', 'cgan', 'cyclegan', 'ebgan', 'gan', 'infogan', 'sgan']
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from jaxgan.systems.acgan import ACGAN
 from jaxgan.systems.began import BEGAN
 from jaxgan.systems.bigan import BiGAN
 from jaxgan.systems.cgan import CGAN
+from jaxgan.systems.cyclegan import CycleGAN
 from jaxgan.systems.ebgan import EBGAN
 from jaxgan.systems.gan import GAN
 from jaxgan.systems.infogan import InfoGAN
 from jaxgan.systems.sgan import StackedGAN
 
 SYSTEMS = {"gan": GAN, "cgan": CGAN, "acgan": ACGAN, "infogan": InfoGAN, "ebgan": EBGAN,
-           "began": BEGAN, "bigan": BiGAN, "sgan": StackedGAN}
+           "began": BEGAN, "bigan": BiGAN, "cyclegan": CycleGAN,
+           "sgan": StackedGAN}
 
 __all__ = ["SYSTEMS", "UnknownSystemError", "build_system", "get_system"]
 
