@@ -123,8 +123,7 @@ def test_critic_loss_takes_the_fakes_through_the_pools():
 @pytest.mark.parametrize("norm, steps", [("none", 2), ("instance", 1)])
 def test_a_step_on_four_devices_equals_one_device(norm, steps):
     # Instance norm at these tiny widths can divide near-constant maps by as little as
-    # sqrt(eps) ~ 3e-3,
-    # so the float rounding of a different reduction order (1e-7 after one step) grows to
+    # sqrt(eps) ~ 3e-3, so the float rounding of a different reduction order (1e-7 after one step) grows to
     # 1e-4 in the next one: two chained steps are compared without it, one step with it.
     system = with_sgd(build_system(_config(cyclegan__norm=norm)))
     assert_four_devices_equal_one(system, [(_batch(10 + s),) for s in range(steps)], BATCH)
